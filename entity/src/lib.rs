@@ -1,0 +1,10 @@
+//! sea-orm entities, one table a file. Generated-style: columns only, no behaviour.
+//! Queries live in the main crate's `store` module.
+
+pub mod email_address;
+pub mod signing_key;
+pub mod site;
+pub mod social_account;
+pub mod social_app;
+pub mod social_app_site;
+pub mod user;

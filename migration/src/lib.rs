@@ -1,0 +1,14 @@
+//! Schema migrations, run at start-up (`authbridge migrate` runs them alone).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_core_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_core_tables::Migration)]
+    }
+}

@@ -1,0 +1,58 @@
+//! Probes and the JWKS: no authentication, no body.
+
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use super::ApiTags;
+use crate::{error::ApiError, state::AppState, store};
+
+pub struct MetaApi;
+
+#[derive(Debug, Object)]
+pub struct StatusResponse {
+    /// `ok`.
+    pub status: String,
+}
+
+#[derive(ApiResponse)]
+pub enum StatusReply {
+    #[oai(status = 200)]
+    Ok(Json<StatusResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum JwksReply {
+    /// RFC 7517 JSON Web Key Set of the public keys that verify our tokens (empty with HS256).
+    #[oai(status = 200)]
+    Ok(Json<serde_json::Value>),
+}
+
+fn ok() -> StatusReply {
+    StatusReply::Ok(Json(StatusResponse { status: "ok".into() }))
+}
+
+#[OpenApi(tag = "ApiTags::Operations")]
+impl MetaApi {
+    /// Liveness: the process is up
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
+    async fn healthz(&self) -> StatusReply {
+        ok()
+    }
+
+    /// Readiness: the database answers
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
+    async fn readyz(&self, state: poem::web::Data<&AppState>) -> Result<StatusReply, ApiError> {
+        store::ping(&state.db).await.map_err(|e| ApiError::unavailable(&e))?;
+        Ok(ok())
+    }
+
+    /// Public signing keys (JWKS)
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        operation_id = "jwks",
+        tag = "ApiTags::Tokens"
+    )]
+    async fn jwks(&self, state: poem::web::Data<&AppState>) -> JwksReply {
+        JwksReply::Ok(Json(state.tokens.keys().jwks()))
+    }
+}

@@ -1,0 +1,101 @@
+//! The HTTP API: one `#[OpenApi]` impl per concern, shared request/response objects, and the
+//! request authentication extractor.
+
+pub mod accounts;
+mod auth;
+mod body;
+pub mod meta;
+pub mod social;
+pub mod spec;
+pub mod tokens;
+
+use poem::Request;
+use poem_openapi::{Object, Tags};
+
+pub use auth::CurrentUser;
+pub use body::Body;
+
+use crate::{state::AppState, store};
+
+pub fn apis() -> (
+    social::SocialApi,
+    tokens::TokensApi,
+    accounts::AccountsApi,
+    meta::MetaApi,
+) {
+    (
+        social::SocialApi,
+        tokens::TokensApi,
+        accounts::AccountsApi,
+        meta::MetaApi,
+    )
+}
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Exchange a provider credential (Kakao first) for our tokens.
+    SocialLogin,
+    /// Verify our JWTs and publish the keys that sign them.
+    Tokens,
+    /// The signed-in user.
+    Accounts,
+    /// Health and readiness probes.
+    Operations,
+}
+
+/// The user as dj-rest-auth's `UserDetailsSerializer` shows it.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct UserResponse {
+    /// The user's primary key (the JWT `user_id` claim).
+    pub pk: i32,
+    pub username: String,
+    /// Empty when the provider gave no email.
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+impl poem_openapi::types::Example for UserResponse {
+    fn example() -> Self {
+        Self {
+            pk: 7,
+            username: "kakao_3095134389".into(),
+            email: "a@b.c".into(),
+            first_name: String::new(),
+            last_name: String::new(),
+        }
+    }
+}
+
+impl From<entity::user::Model> for UserResponse {
+    fn from(u: entity::user::Model) -> Self {
+        Self {
+            pk: u.id,
+            username: u.username,
+            email: u.email,
+            first_name: u.first_name,
+            last_name: u.last_name,
+        }
+    }
+}
+
+/// Django sites: the site whose domain is the request's Host (port dropped), else the default.
+pub(crate) async fn current_site_id(state: &AppState, req: &Request) -> Result<i32, store::StoreError> {
+    let host = req.uri().host().map(str::to_owned).or_else(|| {
+        req.headers()
+            .get(poem::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    });
+    let Some(host) = host else {
+        return Ok(state.settings.site_id);
+    };
+    let domain = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.parse::<u16>().is_ok())
+        .map_or(host.as_str(), |(d, _)| d);
+    Ok(store::sites::find_by_domain(&state.db, &domain.to_lowercase())
+        .await?
+        .map_or(state.settings.site_id, |s| s.id))
+}

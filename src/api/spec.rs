@@ -1,0 +1,64 @@
+//! The OpenAPI document: what `/openapi.json` and `/docs` serve, `authbridge openapi` prints and
+//! `openapi/openapi.json` holds.
+//!
+//! poem-openapi drops trailing slashes from operation paths, so operations are routed without
+//! them; `add_django_slashes` puts them back in the document (Django clients and generated SDKs
+//! then call the same URLs) and the router accepts both forms.
+
+use poem_openapi::OpenApiService;
+use serde_json::Value;
+
+use super::{accounts::AccountsApi, apis, meta::MetaApi, social::SocialApi, tokens::TokensApi};
+
+/// Path prefixes of Django-style endpoints, whose paths end with `/` (api.md 1).
+pub const DJANGO_PREFIXES: [&str; 6] = [
+    "/accounts/",
+    "/rest-auth/",
+    "/api/",
+    "/api-jwt-auth",
+    "/api-token-auth",
+    "/admin/",
+];
+
+pub fn is_django_path(path: &str) -> bool {
+    DJANGO_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+pub type ApiService = OpenApiService<(SocialApi, TokensApi, AccountsApi, MetaApi), ()>;
+
+pub fn service() -> ApiService {
+    OpenApiService::new(apis(), "authbridge", env!("CARGO_PKG_VERSION")).description(
+        "Turns a social login (Kakao first) into this service's own JWTs. Wire-compatible with \
+         dj-rest-auth + django-allauth + djangorestframework-simplejwt: every API path ends with `/` \
+         (the same path without it is answered too). Errors are JSON `{detail, code}`; 400s add \
+         DRF-style field errors.",
+    )
+}
+
+/// The document as served, with Django's trailing slashes.
+pub fn spec_json() -> String {
+    let mut spec: Value = serde_json::from_str(&service().spec()).expect("poem-openapi emits valid JSON");
+    add_django_slashes(&mut spec);
+    serde_json::to_string_pretty(&spec).expect("a Value serializes")
+}
+
+/// Swagger UI with the document above embedded.
+pub fn swagger_html() -> String {
+    let service = service();
+    service.swagger_ui_html().replacen(&service.spec(), &spec_json(), 1)
+}
+
+fn add_django_slashes(spec: &mut Value) {
+    if let Some(Value::Object(paths)) = spec.get_mut("paths") {
+        *paths = std::mem::take(paths)
+            .into_iter()
+            .map(|(path, item)| {
+                if is_django_path(&path) && !path.ends_with('/') {
+                    (format!("{path}/"), item)
+                } else {
+                    (path, item)
+                }
+            })
+            .collect();
+    }
+}

@@ -1,0 +1,180 @@
+//! Builds the server: database, migrations, keys, providers, routes and middleware; binds first
+//! (port 0 works) and then serves until a shutdown signal, finishing in-flight requests.
+
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    endpoint::make_sync,
+    http::{HeaderValue, Uri, header},
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::SensitiveHeader,
+    web::Html,
+};
+use tracing::Instrument;
+
+use crate::{
+    api,
+    config::Settings,
+    error::render_poem_error,
+    providers,
+    state::AppState,
+    store,
+    tokens::{KeyRing, Tokens},
+};
+
+/// How long shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+pub struct App {
+    acceptor: TcpAcceptor,
+    port: u16,
+    state: AppState,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = store::connect(&settings.database_url, settings.database_max_connections)
+            .await
+            .context("connecting to the database (AUTHBRIDGE_DATABASE_URL)")?;
+        if settings.migrate_on_start {
+            store::migrate(&db).await.context("running migrations")?;
+        }
+        for app in &settings.social_apps {
+            store::social::upsert_app(&db, app.clone().into())
+                .await
+                .context("applying [[social_apps]] from the config file")?;
+        }
+        let http = providers::http_client(&settings)?;
+        let keys = KeyRing::load(db.clone(), &settings)
+            .await
+            .context("loading JWT signing keys")?;
+        let state = AppState {
+            tokens: Tokens::new(Arc::new(keys), &settings),
+            providers: providers::Providers::from_settings(&settings, http),
+            db,
+            settings: Arc::new(settings),
+        };
+        let acceptor = TcpListener::bind(state.settings.listen)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("binding {} (AUTHBRIDGE_LISTEN)", state.settings.listen))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .unwrap_or_default();
+        Ok(Self { acceptor, port, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tracing::info!(port = self.port, "listening");
+        let db = self.state.db.clone();
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(route(self.state), shutdown, Some(SHUTDOWN_GRACE))
+            .await;
+        if let Err(e) = db.close().await {
+            tracing::warn!(error = %e, "closing the database pool");
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+pub fn route(state: AppState) -> impl Endpoint {
+    let spec = api::spec::spec_json();
+    let docs = api::spec::swagger_html();
+    let sensitive = SensitiveHeader::new()
+        .header(header::AUTHORIZATION)
+        .header(header::COOKIE)
+        .header(header::SET_COOKIE)
+        .header(state.settings.auth_header_name.to_lowercase());
+    Route::new()
+        .at("/docs", make_sync(move |_| Html(docs.clone())))
+        .at(
+            "/openapi.json",
+            make_sync(move |_| spec.clone().with_content_type("application/json")),
+        )
+        .nest("/", api::spec::service())
+        .with(sensitive)
+        .catch_all_error(render_poem_error)
+        .around(trim_trailing_slash)
+        .around(request_span)
+        .data(state)
+}
+
+/// Django paths end with `/`, poem-openapi routes them without it (see `api::spec`): both forms
+/// get the same answer, never a redirect (a redirected POST loses its body).
+async fn trim_trailing_slash<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') && api::spec::is_django_path(path) {
+        let mut trimmed = path.trim_end_matches('/').to_owned();
+        if let Some(query) = req.uri().query() {
+            trimmed = format!("{trimmed}?{query}");
+        }
+        if let Ok(uri) = trimmed.parse::<Uri>() {
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = uri.into_parts().path_and_query;
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// One span per request with a request id; the id is echoed in `x-request-id`.
+async fn request_span<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    let span = tracing::info_span!("request", request_id, method = %req.method(), path = %req.uri().path());
+    let started = Instant::now();
+    async move {
+        let mut response = next.call(req).await.map(IntoResponse::into_response)?;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::debug!(status = response.status().as_u16(), elapsed_ms, "request finished");
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

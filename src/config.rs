@@ -1,0 +1,203 @@
+//! Typed configuration: defaults < `authbridge.toml` (or `--config FILE`) < `AUTHBRIDGE_*` env.
+//! Values are checked here, at load time; the rest of the code reads typed fields only.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// Environment variables that may instead name a file holding the secret (`AUTHBRIDGE_X_FILE`).
+const FILE_SECRETS: [&str; 3] = ["database_url", "signing_key", "smtp_url"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// sea-orm database URL: `sqlite://…`, `postgres://…` or `mysql://…`.
+    pub database_url: SecretString,
+    /// Largest number of pooled database connections.
+    pub database_max_connections: u32,
+    /// Run pending migrations at start-up.
+    pub migrate_on_start: bool,
+    /// Site used when no site's domain matches the request's Host.
+    pub site_id: i32,
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Base URL of Kakao's API host (`kapi`).
+    pub kakao_api_base: Url,
+    /// Base URL of Kakao's auth host (`kauth`).
+    pub kakao_auth_base: Url,
+    /// Total time allowed for all provider calls of one login (`5s`, `500ms`).
+    #[serde(with = "humantime_serde")]
+    pub provider_timeout: Duration,
+    /// Time allowed to open a connection to a provider.
+    #[serde(with = "humantime_serde")]
+    pub provider_connect_timeout: Duration,
+    /// JWT signing algorithm: `EdDSA` (keys kept in the database) or `HS256` (shared secret).
+    pub jwt_algorithm: JwtAlgorithm,
+    /// HS256 shared secret (Django's SECRET_KEY / SIMPLE_JWT SIGNING_KEY); required for HS256.
+    pub signing_key: Option<SecretString>,
+    /// Access token lifetime (`5m`).
+    #[serde(with = "humantime_serde")]
+    pub access_token_lifetime: Duration,
+    /// Refresh token lifetime (`1day`).
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_lifetime: Duration,
+    /// `iss` claim put in and required of tokens, when set.
+    pub jwt_issuer: Option<String>,
+    /// `aud` claim put in and required of tokens, when set.
+    pub jwt_audience: Option<String>,
+    /// Request header that carries credentials (one deployment uses `jwt-auth`).
+    pub auth_header_name: String,
+    /// Accepted credential types in that header: any of `Bearer`, `JWT`, `Token`.
+    pub auth_header_types: Vec<String>,
+    /// SMTP server URL for outgoing mail (`smtp://host:25`).
+    pub smtp_url: Option<SecretString>,
+    /// Log output: `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// Social apps applied at start-up (file only: `[[social_apps]]`).
+    pub social_apps: Vec<SocialAppConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    EdDSA,
+    HS256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// One `[[social_apps]]` entry: the same fields as `authbridge socialapp add`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocialAppConfig {
+    pub provider: String,
+    pub name: Option<String>,
+    pub client_id: String,
+    pub secret: SecretString,
+    #[serde(default)]
+    pub admin_key: Option<SecretString>,
+    #[serde(default)]
+    pub app_ids: Vec<String>,
+    #[serde(default)]
+    pub client_keys: Vec<String>,
+    #[serde(default = "default_sites")]
+    pub sites: Vec<i32>,
+}
+
+fn default_sites() -> Vec<i32> {
+    vec![1]
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            database_url: SecretString::from("sqlite://authbridge.db?mode=rwc"),
+            database_max_connections: 16,
+            migrate_on_start: true,
+            site_id: 1,
+            max_body_bytes: 64 * 1024,
+            kakao_api_base: Url::parse("https://kapi.kakao.com").expect("static URL"),
+            kakao_auth_base: Url::parse("https://kauth.kakao.com").expect("static URL"),
+            provider_timeout: Duration::from_secs(5),
+            provider_connect_timeout: Duration::from_secs(2),
+            jwt_algorithm: JwtAlgorithm::EdDSA,
+            signing_key: None,
+            access_token_lifetime: Duration::from_secs(5 * 60),
+            refresh_token_lifetime: Duration::from_secs(24 * 3600),
+            jwt_issuer: None,
+            jwt_audience: None,
+            auth_header_name: "Authorization".into(),
+            auth_header_types: vec!["Bearer".into(), "JWT".into(), "Token".into()],
+            smtp_url: None,
+            log_format: LogFormat::Pretty,
+            social_apps: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults < `file` (when it exists, or always when named explicitly) < environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        match file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("authbridge.toml")),
+        }
+        figment = figment.merge(
+            Env::prefixed("AUTHBRIDGE_")
+                // AUTHBRIDGE_TEST_* belong to the test suite; *_FILE are read below.
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    !key.starts_with("test_") && !key.ends_with("_file")
+                }),
+        );
+        for key in FILE_SECRETS {
+            let var = format!("AUTHBRIDGE_{}_FILE", key.to_uppercase());
+            if let Ok(path) = std::env::var(&var) {
+                let value =
+                    std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{var}: cannot read {path}: {e}"))?;
+                figment = figment.merge((key, value.trim_end().to_owned()));
+            }
+        }
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that values fit together; each message names the key to fix.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.jwt_algorithm == JwtAlgorithm::HS256 {
+            use secrecy::ExposeSecret;
+            let key = self.signing_key.as_ref().map(|k| k.expose_secret().len()).unwrap_or(0);
+            // RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
+            anyhow::ensure!(
+                key >= 32,
+                "AUTHBRIDGE_SIGNING_KEY must be set to at least 32 characters when \
+                 AUTHBRIDGE_JWT_ALGORITHM=HS256 (make one with `openssl rand -base64 48`)"
+            );
+        }
+        for t in &self.auth_header_types {
+            anyhow::ensure!(
+                ["Bearer", "JWT", "Token"].contains(&t.as_str()),
+                "AUTHBRIDGE_AUTH_HEADER_TYPES: unknown type {t:?} (allowed: Bearer, JWT, Token)"
+            );
+        }
+        anyhow::ensure!(
+            poem::http::HeaderName::from_bytes(self.auth_header_name.as_bytes()).is_ok(),
+            "AUTHBRIDGE_AUTH_HEADER_NAME: {:?} is not a valid header name",
+            self.auth_header_name
+        );
+        anyhow::ensure!(
+            !self.access_token_lifetime.is_zero(),
+            "AUTHBRIDGE_ACCESS_TOKEN_LIFETIME must be > 0"
+        );
+        anyhow::ensure!(
+            !self.refresh_token_lifetime.is_zero(),
+            "AUTHBRIDGE_REFRESH_TOKEN_LIFETIME must be > 0"
+        );
+        anyhow::ensure!(
+            !self.provider_timeout.is_zero(),
+            "AUTHBRIDGE_PROVIDER_TIMEOUT must be > 0"
+        );
+        anyhow::ensure!(self.max_body_bytes > 0, "AUTHBRIDGE_MAX_BODY_BYTES must be > 0");
+        Ok(())
+    }
+}

@@ -1,0 +1,285 @@
+//! `ApiError`: the one error type handlers return, mapped to api.md's JSON bodies, and the
+//! `From` impls that decide each failure's status in one place.
+
+use std::{borrow::Cow, collections::BTreeMap};
+
+use poem::{IntoResponse, Response, http::StatusCode};
+use poem_openapi::{
+    ApiResponse, Object,
+    payload::Json,
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::{ToJSON, Type},
+};
+use serde_json::Value;
+
+use crate::{providers::ProviderError, store::StoreError, tokens::TokenError};
+
+/// Stable machine codes of api.md; clients switch on these.
+pub mod code {
+    pub const INVALID: &str = "invalid";
+    pub const PARSE_ERROR: &str = "parse_error";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const NOT_AUTHENTICATED: &str = "not_authenticated";
+    pub const TOKEN_NOT_VALID: &str = "token_not_valid";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const PROVIDER_NOT_CONFIGURED: &str = "provider_not_configured";
+    pub const PROVIDER_APP_MISMATCH: &str = "provider_app_mismatch";
+    pub const INVALID_PROVIDER_TOKEN: &str = "invalid_provider_token";
+    pub const PROVIDER_UNAVAILABLE: &str = "provider_unavailable";
+    pub const PROVIDER_TIMEOUT: &str = "provider_timeout";
+    pub const EMAIL_IN_USE: &str = "email_in_use";
+    pub const USER_INACTIVE: &str = "user_inactive";
+    pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
+    pub const SERVER_ERROR: &str = "server_error";
+}
+
+/// Error body of every non-400 error.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorBody {
+    /// Human-readable text.
+    pub detail: String,
+    /// Stable machine code, such as `token_not_valid`.
+    pub code: String,
+}
+
+/// 400 body: `detail` and `code`, plus DRF-style field errors (`{"email": ["…"]}`) and
+/// `non_field_errors` beside them.
+#[derive(Debug, Clone)]
+pub struct ValidationErrorBody {
+    pub detail: String,
+    pub code: String,
+    pub fields: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is invalid: see `code` and the field errors.
+    #[oai(status = 400)]
+    BadRequest(Json<ValidationErrorBody>),
+    /// Missing, invalid or expired credentials.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// The user is disabled or may not do this.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// Not found, or the provider is not configured for this site.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The body is larger than the configured limit.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// A bug on our side; `detail` holds an id to find it in the logs.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The identity provider failed or could not be reached.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
+    /// The database is unreachable or busy; retry.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+    /// The identity provider did not answer in time.
+    #[oai(status = 504)]
+    GatewayTimeout(Json<ErrorBody>),
+}
+
+fn body(code: &str, detail: impl Into<String>) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        detail: detail.into(),
+        code: code.into(),
+    })
+}
+
+impl ApiError {
+    /// A 400 with one field error (`field` = `non_field_errors` for the body as a whole).
+    pub fn field(code: &str, field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let detail = if field == "non_field_errors" {
+            message.clone()
+        } else {
+            format!("{field}: {message}")
+        };
+        Self::BadRequest(Json(ValidationErrorBody {
+            detail,
+            code: code.into(),
+            fields: BTreeMap::from([(field.to_owned(), vec![message])]),
+        }))
+    }
+
+    /// A 400 without field errors.
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
+        Self::BadRequest(Json(ValidationErrorBody {
+            detail: detail.into(),
+            code: code.into(),
+            fields: BTreeMap::new(),
+        }))
+    }
+
+    pub fn unauthorized(code: &str, detail: impl Into<String>) -> Self {
+        Self::Unauthorized(body(code, detail), r#"Bearer realm="api""#.into())
+    }
+
+    pub fn token_not_valid() -> Self {
+        Self::unauthorized(code::TOKEN_NOT_VALID, "Token is invalid or expired")
+    }
+
+    pub fn forbidden(code: &str, detail: impl Into<String>) -> Self {
+        Self::Forbidden(body(code, detail))
+    }
+
+    pub fn not_found(code: &str, detail: impl Into<String>) -> Self {
+        Self::NotFound(body(code, detail))
+    }
+
+    /// Logs the cause once with a short id and returns only the id to the client.
+    pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
+        let error_id = &uuid::Uuid::new_v4().simple().to_string()[..12];
+        tracing::error!(error_id, error.chain = ?cause, "internal error");
+        Self::Internal(body(code::SERVER_ERROR, format!("Internal error (id {error_id})")))
+    }
+
+    /// Logs the cause once (warn: the outside world misbehaves) and answers 503.
+    pub fn unavailable(cause: &dyn std::fmt::Debug) -> Self {
+        tracing::warn!(error.chain = ?cause, "database unavailable");
+        Self::Unavailable(body(
+            code::SERVICE_UNAVAILABLE,
+            "The service is temporarily unavailable; retry.",
+        ))
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::InvalidToken => {
+                ApiError::field(code::INVALID_PROVIDER_TOKEN, "non_field_errors", "Incorrect value")
+            }
+            ProviderError::AppMismatch => ApiError::field(
+                code::PROVIDER_APP_MISMATCH,
+                "non_field_errors",
+                "The token was issued to another application.",
+            ),
+            ProviderError::Timeout => {
+                tracing::warn!("provider timed out");
+                ApiError::GatewayTimeout(body(
+                    code::PROVIDER_TIMEOUT,
+                    "The identity provider did not answer in time.",
+                ))
+            }
+            ProviderError::Unavailable(reason) => {
+                tracing::warn!(reason, "provider unavailable");
+                ApiError::BadGateway(body(
+                    code::PROVIDER_UNAVAILABLE,
+                    "The identity provider is unavailable.",
+                ))
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::EmailInUse => ApiError::field(
+                code::EMAIL_IN_USE,
+                "non_field_errors",
+                "User is already registered with this e-mail address.",
+            ),
+            StoreError::NotFound(what) => ApiError::not_found(code::NOT_FOUND, format!("{what} not found.")),
+            StoreError::Conflict(_) | StoreError::Unavailable(_) => ApiError::unavailable(&e),
+            StoreError::Db(_) | StoreError::Corrupt(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Invalid | TokenError::Expired | TokenError::WrongType => ApiError::token_not_valid(),
+            TokenError::Signing(_) | TokenError::Store(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+/// Turns errors raised outside operations (routing, body parsing, size limits) into JSON bodies.
+/// Installed with `catch_all_error` on the whole app.
+pub async fn render_poem_error(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let api_error = match status {
+        StatusCode::NOT_FOUND => ApiError::not_found(code::NOT_FOUND, "Not found."),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let resp = Response::builder().status(status).content_type("application/json");
+            return resp.body(
+                serde_json::json!({"detail": "Method not allowed.", "code": code::METHOD_NOT_ALLOWED}).to_string(),
+            );
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge(body(code::PAYLOAD_TOO_LARGE, "Request body is too large."))
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::bad_request(
+            code::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type: send application/json or application/x-www-form-urlencoded.",
+        ),
+        StatusCode::UNAUTHORIZED => {
+            ApiError::unauthorized(code::NOT_AUTHENTICATED, "Authentication credentials were not provided.")
+        }
+        s if s.is_client_error() => ApiError::bad_request(code::INVALID, err.to_string()),
+        _ => ApiError::internal(&err),
+    };
+    api_error.into_response()
+}
+
+impl Type for ValidationErrorBody {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "ValidationErrorBody".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::name().into_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::name().into_owned(), |_| MetaSchema {
+            description: Some(
+                "DRF-style 400 body: `detail`, `code`, and for each invalid field its name mapped to a list \
+                 of messages (`non_field_errors` for the body as a whole).",
+            ),
+            required: vec!["detail", "code"],
+            properties: vec![
+                ("detail", String::schema_ref()),
+                ("code", String::schema_ref()),
+                ("non_field_errors", Vec::<String>::schema_ref()),
+            ],
+            additional_properties: Some(Box::new(Vec::<String>::schema_ref())),
+            ..MetaSchema::new("object")
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ToJSON for ValidationErrorBody {
+    fn to_json(&self) -> Option<Value> {
+        let mut map = serde_json::Map::new();
+        for (field, messages) in &self.fields {
+            map.insert(field.clone(), Value::from(messages.clone()));
+        }
+        map.insert("detail".into(), Value::from(self.detail.clone()));
+        map.insert("code".into(), Value::from(self.code.clone()));
+        Some(Value::Object(map))
+    }
+}

@@ -1,0 +1,11 @@
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod login;
+pub mod providers;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;

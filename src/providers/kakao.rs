@@ -1,0 +1,190 @@
+//! Kakao Login: verifies an access token with `/v1/user/access_token_info` (which app it was
+//! issued to) and `/v2/user/me` (who it is). Facts: shared/kakao-api.md sections 1–3.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use super::{Provider, ProviderError, ProviderUser};
+use crate::{config::Settings, store::social::SocialApp};
+
+pub struct Kakao {
+    http: reqwest::Client,
+    api_base: Url,
+    timeout: Duration,
+}
+
+/// `/v1/user/access_token_info`; `appId` is the deprecated camelCase alias (kakao-api.md §2).
+#[derive(Debug, Deserialize)]
+struct TokenInfo {
+    id: i64,
+    #[serde(alias = "appId")]
+    app_id: i64,
+}
+
+/// Kakao's kapi error body (`{"msg", "code"}`, kakao-api.md §3).
+#[derive(Debug, Deserialize)]
+struct KakaoErrorBody {
+    code: i64,
+}
+
+impl Kakao {
+    pub fn new(settings: &Settings, http: reqwest::Client) -> Self {
+        Self {
+            http,
+            api_base: settings.kakao_api_base.clone(),
+            timeout: settings.provider_timeout,
+        }
+    }
+
+    async fn get_json(&self, path: &str, token: &SecretString) -> Result<Value, ProviderError> {
+        let url = self
+            .api_base
+            .join(path)
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(map_transport_error)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(map_transport_error)?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|_| ProviderError::Unavailable(format!("{path}: unreadable 200 body")));
+        }
+        if status.is_server_error() {
+            return Err(ProviderError::Unavailable(format!("{path}: HTTP {status}")));
+        }
+        let code = serde_json::from_slice::<KakaoErrorBody>(&bytes).map(|b| b.code).ok();
+        match code {
+            // -1 (and -7, -603, -9798) are Kakao-side failures: do not blame the token (§2, §3.1).
+            Some(-1 | -7 | -603 | -9798) => Err(ProviderError::Unavailable(format!("{path}: Kakao code {code:?}"))),
+            // -10 is a quota problem of our app, not of the user's token.
+            Some(-10) => Err(ProviderError::Unavailable(format!("{path}: Kakao quota exceeded"))),
+            _ => Err(ProviderError::InvalidToken),
+        }
+    }
+}
+
+fn map_transport_error(e: reqwest::Error) -> ProviderError {
+    if e.is_timeout() {
+        ProviderError::Timeout
+    } else {
+        // Never the URL with query or the token: reqwest's Display holds neither headers nor body.
+        ProviderError::Unavailable(e.without_url().to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Kakao {
+    fn id(&self) -> &'static str {
+        "kakao"
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = "kakao"))]
+    async fn verify_access_token(&self, app: &SocialApp, token: &SecretString) -> Result<ProviderUser, ProviderError> {
+        let calls = async {
+            tokio::try_join!(
+                self.get_json("/v1/user/access_token_info", token),
+                self.get_json("/v2/user/me", token)
+            )
+        };
+        let (info, me) = tokio::time::timeout(self.timeout, calls)
+            .await
+            .map_err(|_| ProviderError::Timeout)??;
+        let info: TokenInfo = serde_json::from_value(info)
+            .map_err(|_| ProviderError::Unavailable("access_token_info: unexpected body".into()))?;
+        // Token substitution (RFC 9700 4.1.1-like): /v2/user/me accepts a token of *any* Kakao
+        // app, so the app it was issued to must be one this site trusts.
+        if !app.app_ids.iter().any(|id| id == &info.app_id.to_string()) {
+            tracing::info!(app_id = info.app_id, "kakao token issued to a foreign app");
+            return Err(ProviderError::AppMismatch);
+        }
+        let user = parse_user(me)?;
+        if user.uid != info.id.to_string() {
+            return Err(ProviderError::Unavailable(
+                "token info and user info disagree on the id".into(),
+            ));
+        }
+        Ok(user)
+    }
+}
+
+/// Builds the provider user from `/v2/user/me`; every part but `id` may be absent (§1.2, §1.3).
+fn parse_user(me: Value) -> Result<ProviderUser, ProviderError> {
+    // `id` is an int64 (ids above 2^31 are common); keep it exact as a decimal string.
+    let uid = match &me["id"] {
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => {
+            return Err(ProviderError::Unavailable("/v2/user/me: no integer id".into()));
+        }
+    };
+    let account = &me["kakao_account"];
+    let email = account["email"].as_str().filter(|e| !e.is_empty()).map(str::to_owned);
+    // is_email_valid=false means the address now belongs to another Kakao account (§9.3).
+    let email_verified = email.is_some()
+        && account["is_email_verified"] == Value::Bool(true)
+        && account["is_email_valid"] == Value::Bool(true);
+    let nickname = account["profile"]["nickname"]
+        .as_str()
+        .or_else(|| me["properties"]["nickname"].as_str());
+    let username_hint = nickname
+        .map(str::to_owned)
+        .or_else(|| email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned));
+    Ok(ProviderUser {
+        uid,
+        email,
+        email_verified,
+        username_hint,
+        extra_data: me,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn id_near_two_to_the_63_stays_exact() {
+        let user = parse_user(json!({"id": 9_223_372_036_854_775_807_i64})).unwrap();
+        assert_eq!(user.uid, "9223372036854775807");
+        assert_eq!(user.email, None);
+        assert!(!user.email_verified);
+    }
+
+    #[test]
+    fn email_is_verified_only_when_valid_and_verified() {
+        let user = |valid: bool, verified: bool| {
+            parse_user(json!({"id": 1, "kakao_account": {"email": "a@b.c", "is_email_valid": valid, "is_email_verified": verified}}))
+                .unwrap()
+                .email_verified
+        };
+        assert!(user(true, true));
+        assert!(!user(false, true));
+        assert!(!user(true, false));
+    }
+
+    #[test]
+    fn nickname_falls_back_to_legacy_properties_then_email() {
+        let legacy = parse_user(json!({"id": 1, "properties": {"nickname": "김OO"}})).unwrap();
+        assert_eq!(legacy.username_hint.as_deref(), Some("김OO"));
+        let by_email = parse_user(json!({"id": 1, "kakao_account": {"email": "neo@x.io"}})).unwrap();
+        assert_eq!(by_email.username_hint.as_deref(), Some("neo"));
+    }
+
+    #[test]
+    fn a_body_without_id_is_a_provider_failure() {
+        assert!(matches!(
+            parse_user(json!({"msg": "?"})),
+            Err(ProviderError::Unavailable(_))
+        ));
+    }
+}

@@ -1,0 +1,76 @@
+//! Identity providers: the `Provider` trait, what a verified login yields, and the registry.
+//! Providers talk HTTP to the outside world and never touch the database.
+
+mod kakao;
+
+use std::{collections::HashMap, sync::Arc};
+
+use secrecy::SecretString;
+
+pub use kakao::Kakao;
+
+use crate::{config::Settings, store::social::SocialApp};
+
+/// How verifying a provider credential failed; `ApiError` maps each to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider says the credential is invalid or expired.
+    #[error("the provider rejected the credential")]
+    InvalidToken,
+    /// The credential is valid but was issued to an app this site does not trust.
+    #[error("the credential was issued to another provider app")]
+    AppMismatch,
+    /// The provider did not answer within the configured timeout.
+    #[error("the provider timed out")]
+    Timeout,
+    /// The provider failed (5xx, connection refused, unreadable answer).
+    #[error("the provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The provider's account, as verified: what the upsert needs.
+#[derive(Debug, Clone)]
+pub struct ProviderUser {
+    /// Stable account id at the provider, as a decimal string for Kakao.
+    pub uid: String,
+    pub email: Option<String>,
+    /// True only when the provider vouches for the address (Kakao: valid *and* verified).
+    pub email_verified: bool,
+    /// Seed for a new user's username (nickname, else the email's local part).
+    pub username_hint: Option<String>,
+    /// The provider's full user-info JSON, kept as the social account's `extra_data`.
+    pub extra_data: serde_json::Value,
+}
+
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// The provider id in URLs and the database (`kakao`).
+    fn id(&self) -> &'static str;
+
+    /// Verifies an access token that a client got from the provider, for `app`.
+    async fn verify_access_token(&self, app: &SocialApp, token: &SecretString) -> Result<ProviderUser, ProviderError>;
+}
+
+/// Providers by id; built once at start-up.
+#[derive(Clone)]
+pub struct Providers(Arc<HashMap<&'static str, Arc<dyn Provider>>>);
+
+impl Providers {
+    pub fn from_settings(settings: &Settings, http: reqwest::Client) -> Self {
+        let kakao: Arc<dyn Provider> = Arc::new(Kakao::new(settings, http));
+        Self(Arc::new(HashMap::from([(kakao.id(), kakao)])))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
+        self.0.get(id)
+    }
+}
+
+/// The one outgoing HTTP client: rustls, pooled keep-alive connections, bounded timeouts.
+pub fn http_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(settings.provider_connect_timeout)
+        .timeout(settings.provider_timeout)
+        .user_agent(concat!("authbridge/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}

@@ -1,0 +1,15 @@
+//! `AppState`: what every handler may use. Cheap to clone; put in the route's `.data()`.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{config::Settings, providers::Providers, tokens::Tokens};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub providers: Providers,
+    pub tokens: Tokens,
+}

@@ -1,0 +1,44 @@
+//! JWT signing keys.
+
+use chrono::{DateTime, Utc};
+use entity::signing_key;
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use super::StoreError;
+
+/// Keys that still verify tokens: active ones, and retired ones retired after `retired_after`.
+pub async fn list_usable(
+    db: &impl ConnectionTrait,
+    retired_after: DateTime<Utc>,
+) -> Result<Vec<signing_key::Model>, StoreError> {
+    Ok(signing_key::Entity::find()
+        .filter(
+            Condition::any()
+                .add(signing_key::Column::RetiredAt.is_null())
+                .add(signing_key::Column::RetiredAt.gt(retired_after)),
+        )
+        .order_by_asc(signing_key::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub struct NewSigningKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub private_key: String,
+    pub public_key: String,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, key: NewSigningKey) -> Result<signing_key::Model, StoreError> {
+    Ok(signing_key::ActiveModel {
+        kid: Set(key.kid),
+        algorithm: Set(key.algorithm),
+        private_key: Set(key.private_key),
+        public_key: Set(key.public_key),
+        created_at: Set(Utc::now()),
+        retired_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}

@@ -1,0 +1,96 @@
+//! Repository functions over sea-orm. Functions take `&impl ConnectionTrait` so they compose
+//! inside a transaction. Never imports `poem`.
+
+pub mod keys;
+pub mod sites;
+pub mod social;
+pub mod users;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The email belongs to another user and cannot be linked safely.
+    #[error("email address already in use")]
+    EmailInUse,
+    /// Concurrent writers kept colliding; the request may be retried.
+    #[error("write conflict: {0}")]
+    Conflict(&'static str),
+    /// The database cannot be reached or is overloaded.
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
+    /// A stored value cannot be read back (hand-edited row, bad key material).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Db(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(e: DbErr) -> Self {
+        match e {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(e),
+            e => StoreError::Db(e),
+        }
+    }
+}
+
+/// True for errors a retry of the whole transaction may cure: a unique-key race, a deadlock, a
+/// busy SQLite file or a serialization failure.
+pub(crate) fn is_retryable(e: &DbErr) -> bool {
+    if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return true;
+    }
+    let text = e.to_string();
+    [
+        "database is locked",
+        "Deadlock found",
+        "deadlock detected",
+        "could not serialize",
+        "(code: 1213)",
+        "40001",
+        "40P01",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Opens the pool; SQLite gets WAL (readers never wait for the writer) and a busy timeout.
+pub async fn connect(url: &SecretString, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let url = url.expose_secret();
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(options).await
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// `/readyz`: one round trip to the database.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}

@@ -1,0 +1,293 @@
+//! Social apps (allauth `SocialApp`) and social accounts (allauth `SocialAccount`), including the
+//! login upsert that turns a verified provider account into a user.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use entity::{social_account, social_app, social_app_site, user};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set, TransactionTrait, TryIntoModel, sea_query::Expr,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{StoreError, is_retryable, users};
+use crate::providers::ProviderUser;
+
+/// A social app as the rest of the code sees it; secrets stay wrapped.
+#[derive(Debug, Clone)]
+pub struct SocialApp {
+    pub id: i32,
+    pub provider: String,
+    pub name: String,
+    pub client_id: String,
+    pub secret: SecretString,
+    pub admin_key: SecretString,
+    pub app_ids: Vec<String>,
+    pub client_keys: Vec<String>,
+    pub sites: Vec<i32>,
+}
+
+/// Fields of a new social app.
+pub struct NewSocialApp {
+    pub provider: String,
+    pub name: String,
+    pub client_id: String,
+    pub secret: SecretString,
+    pub admin_key: SecretString,
+    pub app_ids: Vec<String>,
+    pub client_keys: Vec<String>,
+    pub sites: Vec<i32>,
+}
+
+fn from_row(row: social_app::Model, sites: Vec<i32>) -> Result<SocialApp, StoreError> {
+    let list = |text: &str| {
+        serde_json::from_str::<Vec<String>>(text)
+            .map_err(|e| StoreError::Corrupt(format!("social app {}: {e}", row.id)))
+    };
+    Ok(SocialApp {
+        app_ids: list(&row.app_ids)?,
+        client_keys: list(&row.client_keys)?,
+        id: row.id,
+        provider: row.provider,
+        name: row.name,
+        client_id: row.client_id,
+        secret: row.secret.into(),
+        admin_key: row.admin_key.into(),
+        sites,
+    })
+}
+
+async fn sites_of(db: &impl ConnectionTrait, app_id: i32) -> Result<Vec<i32>, StoreError> {
+    Ok(social_app_site::Entity::find()
+        .filter(social_app_site::Column::SocialAppId.eq(app_id))
+        .order_by_asc(social_app_site::Column::SiteId)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.site_id)
+        .collect())
+}
+
+/// The app for `provider` enabled on `site_id` (the newest, if several are).
+pub async fn find_app_for_site(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    site_id: i32,
+) -> Result<Option<SocialApp>, StoreError> {
+    let row = social_app::Entity::find()
+        .filter(social_app::Column::Provider.eq(provider))
+        .filter(
+            social_app::Column::Id.in_subquery(
+                social_app_site::Entity::find()
+                    .select_only()
+                    .column(social_app_site::Column::SocialAppId)
+                    .filter(social_app_site::Column::SiteId.eq(site_id))
+                    .into_query(),
+            ),
+        )
+        .order_by_desc(social_app::Column::Id)
+        .one(db)
+        .await?;
+    match row {
+        Some(row) => {
+            let sites = sites_of(db, row.id).await?;
+            Ok(Some(from_row(row, sites)?))
+        }
+        None => Ok(None),
+    }
+}
+
+pub async fn list_apps(db: &impl ConnectionTrait) -> Result<Vec<SocialApp>, StoreError> {
+    let mut apps = Vec::new();
+    for row in social_app::Entity::find()
+        .order_by_asc(social_app::Column::Id)
+        .all(db)
+        .await?
+    {
+        let sites = sites_of(db, row.id).await?;
+        apps.push(from_row(row, sites)?);
+    }
+    Ok(apps)
+}
+
+/// Inserts the app, or updates the one with the same provider and client id, and sets its sites.
+pub async fn upsert_app(db: &DatabaseConnection, app: NewSocialApp) -> Result<SocialApp, StoreError> {
+    let txn = db.begin().await?;
+    for site_id in &app.sites {
+        super::sites::get(&txn, *site_id).await?;
+    }
+    let existing = social_app::Entity::find()
+        .filter(social_app::Column::Provider.eq(&app.provider))
+        .filter(social_app::Column::ClientId.eq(&app.client_id))
+        .one(&txn)
+        .await?;
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let mut row = match existing {
+        Some(row) => row.into(),
+        None => social_app::ActiveModel {
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        },
+    };
+    row.provider = Set(app.provider.clone());
+    row.name = Set(app.name.clone());
+    row.client_id = Set(app.client_id.clone());
+    row.secret = Set(app.secret.expose_secret().to_owned());
+    row.admin_key = Set(app.admin_key.expose_secret().to_owned());
+    row.app_ids = Set(json(&app.app_ids));
+    row.client_keys = Set(json(&app.client_keys));
+    let row = row.save(&txn).await?.try_into_model()?;
+    social_app_site::Entity::delete_many()
+        .filter(social_app_site::Column::SocialAppId.eq(row.id))
+        .exec(&txn)
+        .await?;
+    for site_id in &app.sites {
+        social_app_site::ActiveModel {
+            social_app_id: Set(row.id),
+            site_id: Set(*site_id),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    from_row(row, app.sites)
+}
+
+pub async fn find_account(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    uid: &str,
+) -> Result<Option<social_account::Model>, StoreError> {
+    Ok(social_account::Entity::find()
+        .filter(social_account::Column::Provider.eq(provider))
+        .filter(social_account::Column::Uid.eq(uid))
+        .one(db)
+        .await?)
+}
+
+const LOGIN_ATTEMPTS: u32 = 8;
+
+/// allauth's social login upsert (api.md 3, step 5): refresh an existing account's `extra_data`
+/// and `last_login`, or create the user (or link a user whose verified email matches) and the
+/// account. Concurrent first logins of one uid race on the (provider, uid) unique index; the
+/// losers roll back and retry, and then take the existing-account path.
+pub async fn upsert_login(
+    db: &DatabaseConnection,
+    provider: &str,
+    account: &ProviderUser,
+) -> Result<user::Model, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match try_upsert_login(db, provider, account).await {
+            Err(StoreError::Db(e)) if is_retryable(&e) => {
+                attempt += 1;
+                if attempt >= LOGIN_ATTEMPTS {
+                    tracing::warn!(provider, error = %e, "social login upsert kept conflicting");
+                    return Err(StoreError::Conflict("social account"));
+                }
+                let jitter = rand::random::<u64>() % (5 * u64::from(attempt));
+                tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5 + jitter)).await;
+            }
+            // A concurrent first login of the same uid may have committed between our reads;
+            // its email is then ours, not "in use".
+            Err(StoreError::EmailInUse)
+                if attempt < LOGIN_ATTEMPTS && find_account(db, provider, &account.uid).await?.is_some() =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn try_upsert_login(
+    db: &DatabaseConnection,
+    provider: &str,
+    account: &ProviderUser,
+) -> Result<user::Model, StoreError> {
+    let now = Utc::now();
+    if let Some(existing) = find_account(db, provider, &account.uid).await? {
+        // Writes first, so a SQLite transaction takes the write lock (and waits for it) up front.
+        let txn = db.begin().await?;
+        social_account::Entity::update_many()
+            .col_expr(
+                social_account::Column::ExtraData,
+                Expr::value(account.extra_data.clone()),
+            )
+            .col_expr(social_account::Column::LastLogin, Expr::value(now))
+            .filter(social_account::Column::Id.eq(existing.id))
+            .exec(&txn)
+            .await?;
+        users::touch_last_login(&txn, existing.user_id, now).await?;
+        let user = users::get(&txn, existing.user_id).await?;
+        txn.commit().await?;
+        return Ok(user);
+    }
+    // Read outside the transaction: a stale answer is caught by the unique indexes below.
+    let link_to = link_target(db, account).await?;
+    let txn = db.begin().await?;
+    let user = match link_to {
+        Some(user_id) => {
+            users::touch_last_login(&txn, user_id, now).await?;
+            users::get(&txn, user_id).await?
+        }
+        None => {
+            let new = users::NewUser {
+                username_hint: account.username_hint.as_deref(),
+                fallback_username: format!("{provider}_{}", account.uid),
+                email: account.email.as_deref(),
+                email_verified: account.email_verified,
+            };
+            users::insert_with_unique_username(&txn, new, now).await?
+        }
+    };
+    social_account::ActiveModel {
+        user_id: Set(user.id),
+        provider: Set(provider.to_owned()),
+        uid: Set(account.uid.clone()),
+        extra_data: Set(account.extra_data.clone()),
+        date_joined: Set(now),
+        last_login: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// The existing user a new social account may join: only when both the provider and our own
+/// records call the address verified (allauth trusts the provider alone; that lets anyone who
+/// controls a provider account with your unverified address take over your account).
+async fn link_target(db: &impl ConnectionTrait, account: &ProviderUser) -> Result<Option<i32>, StoreError> {
+    let Some(email) = account.email.as_deref() else {
+        return Ok(None);
+    };
+    if let Some(row) = users::find_email(db, email).await? {
+        return if row.verified && account.email_verified {
+            Ok(Some(row.user_id))
+        } else {
+            Err(StoreError::EmailInUse)
+        };
+    }
+    if users::find_by_user_email(db, email).await?.is_some() {
+        return Err(StoreError::EmailInUse);
+    }
+    Ok(None)
+}
+
+impl From<crate::config::SocialAppConfig> for NewSocialApp {
+    fn from(c: crate::config::SocialAppConfig) -> Self {
+        Self {
+            name: c.name.unwrap_or_else(|| c.provider.clone()),
+            provider: c.provider,
+            client_id: c.client_id,
+            secret: c.secret,
+            admin_key: c.admin_key.unwrap_or_else(|| SecretString::from("")),
+            app_ids: c.app_ids,
+            client_keys: c.client_keys,
+            sites: c.sites,
+        }
+    }
+}

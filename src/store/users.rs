@@ -1,0 +1,152 @@
+//! Users and their email addresses.
+
+use chrono::{DateTime, Utc};
+use entity::{email_address, user};
+use rand::{Rng, distributions::Alphanumeric};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait, Func},
+};
+
+use super::{StoreError, is_unique_violation};
+
+pub async fn get(db: &impl ConnectionTrait, id: i32) -> Result<user::Model, StoreError> {
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound("user"))
+}
+
+pub async fn find_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<email_address::Model>, StoreError> {
+    Ok(email_address::Entity::find()
+        .filter(email_address::Column::Email.eq(email.to_lowercase()))
+        .one(db)
+        .await?)
+}
+
+/// A user whose `users.email` matches case-insensitively (users made without an email row).
+pub async fn find_by_user_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<user::Model>, StoreError> {
+    Ok(user::Entity::find()
+        .filter(Expr::expr(Func::lower(Expr::col(user::Column::Email))).eq(email.to_lowercase()))
+        .one(db)
+        .await?)
+}
+
+pub async fn touch_last_login(db: &impl ConnectionTrait, id: i32, now: DateTime<Utc>) -> Result<(), StoreError> {
+    user::Entity::update_many()
+        .col_expr(user::Column::LastLogin, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// What a new user starts with.
+pub struct NewUser<'a> {
+    pub username_hint: Option<&'a str>,
+    /// Used in the fallback username `<fallback_prefix>_<n>`; e.g. `kakao_12345`.
+    pub fallback_username: String,
+    pub email: Option<&'a str>,
+    pub email_verified: bool,
+}
+
+/// Inserts a user with an unusable password and a unique username derived from the hint, plus
+/// its email row. Each username candidate is tried in a savepoint, so a taken name (even one taken
+/// concurrently) moves on to the next instead of failing the caller's transaction.
+pub async fn insert_with_unique_username(
+    db: &DatabaseTransaction,
+    new: NewUser<'_>,
+    now: DateTime<Utc>,
+) -> Result<user::Model, StoreError> {
+    let mut inserted = None;
+    for username in username_candidates(new.username_hint, &new.fallback_username) {
+        let row = user::ActiveModel {
+            username: Set(username),
+            email: Set(new.email.unwrap_or_default().to_owned()),
+            first_name: Set(String::new()),
+            last_name: Set(String::new()),
+            password: Set(unusable_password()),
+            is_active: Set(true),
+            is_staff: Set(false),
+            is_superuser: Set(false),
+            date_joined: Set(now),
+            last_login: Set(Some(now)),
+            ..Default::default()
+        };
+        let savepoint = db.begin().await?;
+        match row.insert(&savepoint).await {
+            Ok(user) => {
+                savepoint.commit().await?;
+                inserted = Some(user);
+                break;
+            }
+            Err(e) if is_unique_violation(&e) => savepoint.rollback().await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let user = inserted.ok_or(StoreError::Conflict("username"))?;
+    if let Some(email) = new.email {
+        let row = email_address::ActiveModel {
+            user_id: Set(user.id),
+            email: Set(email.to_lowercase()),
+            verified: Set(new.email_verified),
+            primary: Set(true),
+            ..Default::default()
+        };
+        row.insert(db).await?;
+    }
+    Ok(user)
+}
+
+/// Django marks accounts without a password with a `!` prefix; nothing verifies against it.
+fn unusable_password() -> String {
+    let random: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    format!("!{random}")
+}
+
+/// Django's username rule: letters, digits and `@.+-_`, at most 150 characters.
+fn username_candidates(hint: Option<&str>, fallback: &str) -> Vec<String> {
+    let base: String = hint
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || "@.+-_".contains(*c))
+        .take(30)
+        .collect();
+    let mut candidates = Vec::new();
+    if !base.is_empty() {
+        candidates.push(base.clone());
+        candidates.extend((2..=4).map(|n| format!("{base}{n}")));
+    }
+    candidates.push(fallback.to_owned());
+    let random: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(6)
+        .map(char::from)
+        .collect();
+    candidates.push(format!("{fallback}_{}", random.to_lowercase()));
+    candidates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_keep_unicode_letters_and_drop_spaces() {
+        let c = username_candidates(Some("홍 길동!"), "kakao_1");
+        assert_eq!(c[0], "홍길동");
+        assert_eq!(c[1], "홍길동2");
+        assert!(c.contains(&"kakao_1".to_owned()));
+    }
+
+    #[test]
+    fn no_hint_starts_with_the_fallback() {
+        assert_eq!(username_candidates(None, "kakao_9")[0], "kakao_9");
+        assert_eq!(username_candidates(Some("  "), "kakao_9")[0], "kakao_9");
+    }
+}

@@ -1,0 +1,175 @@
+//! The key ring: the key that signs and the keys that verify, loaded from the database once and
+//! reloaded when a token names a `kid` we have not seen (another instance rotated).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Utc;
+use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use super::TokenError;
+use crate::{
+    config::{JwtAlgorithm, Settings},
+    store::{self, StoreError, keys::NewSigningKey},
+};
+
+/// Unknown-`kid` reloads happen at most this often, so forged kids cannot hammer the database.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+
+pub struct KeyRing {
+    algorithm: Algorithm,
+    db: DatabaseConnection,
+    /// Retired keys stay published this long (the longest token lifetime).
+    keep_retired: Duration,
+    current: RwLock<Arc<Keys>>,
+    last_reload: Mutex<Instant>,
+}
+
+struct Keys {
+    signing: EncodingKey,
+    signing_kid: Option<String>,
+    /// HS256: the one shared key under `""`; EdDSA: by kid.
+    verifying: HashMap<String, DecodingKey>,
+    jwks: Value,
+}
+
+impl KeyRing {
+    /// Loads the keys; with EdDSA and no key in the database, generates and stores the first one.
+    pub async fn load(db: DatabaseConnection, settings: &Settings) -> Result<Self, TokenError> {
+        let algorithm = match settings.jwt_algorithm {
+            JwtAlgorithm::EdDSA => Algorithm::EdDSA,
+            JwtAlgorithm::HS256 => Algorithm::HS256,
+        };
+        let keys = match (settings.jwt_algorithm, &settings.signing_key) {
+            (JwtAlgorithm::HS256, Some(secret)) => {
+                let secret = secret.expose_secret().as_bytes();
+                Keys {
+                    signing: EncodingKey::from_secret(secret),
+                    signing_kid: None,
+                    verifying: HashMap::from([(String::new(), DecodingKey::from_secret(secret))]),
+                    jwks: json!({"keys": []}),
+                }
+            }
+            (JwtAlgorithm::HS256, None) => {
+                return Err(TokenError::Store(StoreError::Corrupt(
+                    "HS256 without a signing key".into(),
+                )));
+            }
+            (JwtAlgorithm::EdDSA, _) => {
+                let keep = settings.refresh_token_lifetime.max(settings.access_token_lifetime);
+                match load_ed25519(&db, keep).await? {
+                    Some(keys) => keys,
+                    None => {
+                        store::keys::insert(&db, generate_ed25519()?).await?;
+                        load_ed25519(&db, keep)
+                            .await?
+                            .ok_or(StoreError::NotFound("signing key"))?
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            algorithm,
+            db,
+            keep_retired: settings.refresh_token_lifetime.max(settings.access_token_lifetime),
+            current: RwLock::new(Arc::new(keys)),
+            last_reload: Mutex::new(Instant::now()),
+        })
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    fn keys(&self) -> Arc<Keys> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The signing key and its `kid`.
+    pub fn signer(&self) -> (EncodingKey, Option<String>) {
+        let keys = self.keys();
+        (keys.signing.clone(), keys.signing_kid.clone())
+    }
+
+    /// The key that verifies a token carrying `kid`. EdDSA tokens must name a known kid.
+    pub async fn verifier(&self, kid: Option<&str>) -> Result<DecodingKey, TokenError> {
+        if self.algorithm == Algorithm::HS256 {
+            return self.keys().verifying.get("").cloned().ok_or(TokenError::Invalid);
+        }
+        let kid = kid.ok_or(TokenError::Invalid)?;
+        if let Some(key) = self.keys().verifying.get(kid) {
+            return Ok(key.clone());
+        }
+        if !self.may_reload() {
+            return Err(TokenError::Invalid);
+        }
+        if let Some(keys) = load_ed25519(&self.db, self.keep_retired).await? {
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        }
+        self.keys().verifying.get(kid).cloned().ok_or(TokenError::Invalid)
+    }
+
+    fn may_reload(&self) -> bool {
+        let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() < RELOAD_INTERVAL {
+            return false;
+        }
+        *last = Instant::now();
+        true
+    }
+
+    /// RFC 7517 key set of the public keys (empty with HS256: a shared secret is never published).
+    pub fn jwks(&self) -> Value {
+        self.keys().jwks.clone()
+    }
+}
+
+fn generate_ed25519() -> Result<NewSigningKey, TokenError> {
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode new key: {e}")))?;
+    Ok(NewSigningKey {
+        kid: uuid::Uuid::new_v4().simple().to_string(),
+        algorithm: "EdDSA".into(),
+        private_key: STANDARD.encode(der.as_bytes()),
+        public_key: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+    })
+}
+
+/// Reads usable Ed25519 keys; the newest active one signs. `None` when there is no active key.
+async fn load_ed25519(db: &DatabaseConnection, keep_retired: Duration) -> Result<Option<Keys>, TokenError> {
+    let since = Utc::now() - chrono::Duration::from_std(keep_retired).unwrap_or(chrono::Duration::days(1));
+    let rows = store::keys::list_usable(db, since).await?;
+    let Some(active) = rows.iter().rev().find(|r| r.retired_at.is_none()) else {
+        return Ok(None);
+    };
+    let private = STANDARD
+        .decode(&active.private_key)
+        .map_err(|e| StoreError::Corrupt(format!("signing key {}: {e}", active.kid)))?;
+    let mut verifying = HashMap::new();
+    let mut jwks = Vec::new();
+    for row in &rows {
+        let public = URL_SAFE_NO_PAD
+            .decode(&row.public_key)
+            .map_err(|e| StoreError::Corrupt(format!("signing key {}: {e}", row.kid)))?;
+        verifying.insert(row.kid.clone(), DecodingKey::from_ed_der(&public));
+        jwks.push(
+            json!({"kty": "OKP", "crv": "Ed25519", "x": row.public_key, "kid": row.kid, "alg": "EdDSA", "use": "sig"}),
+        );
+    }
+    Ok(Some(Keys {
+        signing: EncodingKey::from_ed_der(&private),
+        signing_kid: Some(active.kid.clone()),
+        verifying,
+        jwks: json!({ "keys": jwks }),
+    }))
+}

@@ -1,0 +1,137 @@
+//! Whatever a client sends, the answer is a JSON error with the right status, never a 500.
+
+use serde_json::json;
+
+use crate::helpers::{Backend, assert_error, spawn_app};
+
+const LOGIN: &str = "/accounts/rest-auth/kakao/";
+
+#[tokio::test]
+async fn malformed_json_is_a_400_parse_error() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = assert_error(
+        app.post_raw(LOGIN, "application/json", r#"{"access_token": "#).await,
+        400,
+        "parse_error",
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().starts_with("JSON parse error"));
+}
+
+#[tokio::test]
+async fn a_missing_field_is_named() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = assert_error(
+        app.post_raw("/rest-auth/token/verify/", "application/json", "{}").await,
+        400,
+        "invalid",
+    )
+    .await;
+    assert_eq!(body["token"], json!(["This field is required."]));
+    let body = assert_error(
+        app.post_raw("/rest-auth/token/verify/", "application/x-www-form-urlencoded", "")
+            .await,
+        400,
+        "invalid",
+    )
+    .await;
+    assert_eq!(body["token"], json!(["This field is required."]));
+}
+
+#[tokio::test]
+async fn a_field_of_the_wrong_type_is_named() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = assert_error(app.post_kakao_login(&json!({"access_token": 5})).await, 400, "invalid").await;
+    assert!(
+        body["access_token"][0].as_str().unwrap().contains("expected a string"),
+        "{body}"
+    );
+    let body = assert_error(app.post_kakao_login(&json!(["access_token"])).await, 400, "invalid").await;
+    assert!(body["non_field_errors"].is_array(), "{body}");
+}
+
+#[tokio::test]
+async fn no_credential_both_credentials_or_a_blank_one_are_400s() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for (request, field) in [
+        (json!({}), "non_field_errors"),
+        (json!({"access_token": "a", "code": "b"}), "non_field_errors"),
+        (json!({"access_token": "  "}), "access_token"),
+        (json!({"code": "b"}), "non_field_errors"),
+    ] {
+        let body = assert_error(app.post_kakao_login(&request).await, 400, "invalid").await;
+        assert!(body[field].is_array(), "{request} → {body}");
+    }
+    assert_eq!(app.kakao.calls("/v2/user/me"), 0, "nothing reached Kakao");
+}
+
+#[tokio::test]
+async fn unknown_fields_are_ignored() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.kakao.accepts_token("t", crate::fake_kakao::minimal_user(1));
+    let response = app
+        .post_kakao_login(&json!({"access_token": "t", "device": "ios"}))
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_content_type_is_a_400() {
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_error(
+        app.post_raw(LOGIN, "text/plain", "access_token=x").await,
+        400,
+        "unsupported_media_type",
+    )
+    .await;
+    let response = app
+        .client
+        .post(app.url(LOGIN))
+        .body("access_token=x")
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 400, "unsupported_media_type").await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413_with_or_without_content_length() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let big = format!(r#"{{"access_token": "{}"}}"#, "a".repeat(70 * 1024));
+    assert_error(
+        app.post_raw(LOGIN, "application/json", big.clone()).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+
+    let chunks: Vec<Result<String, std::io::Error>> = vec![Ok(big)];
+    let streamed = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    assert_error(
+        app.post_raw(LOGIN, "application/json", streamed).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_json_errors() {
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_error(app.get("/no/such/path/").await, 404, "not_found").await;
+    assert_error(app.get(LOGIN).await, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn a_path_without_its_trailing_slash_is_answered_the_same() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.kakao.accepts_token("t", crate::fake_kakao::minimal_user(1));
+    let response = app
+        .client
+        .post(app.url("/accounts/rest-auth/kakao"))
+        .json(&json!({"access_token": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "no redirect: a redirected POST loses its body");
+}

@@ -1,0 +1,306 @@
+//! spawn_app(): the real server on a random port, its own fresh database, its own FakeKakao.
+
+use std::{
+    sync::{LazyLock, Once},
+    time::Duration,
+};
+
+use authbridge::{app::App, config::Settings, store};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use secrecy::SecretString;
+use serde_json::Value;
+
+use crate::fake_kakao::{FakeKakao, OUR_APP_ID};
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        authbridge::telemetry::init(authbridge::config::LogFormat::Pretty);
+    }
+});
+
+/// Where a test's database lives.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+    Mysql(String),
+}
+
+impl Backend {
+    /// PostgreSQL when `AUTHBRIDGE_TEST_POSTGRES_URL` is set; said once on stderr when it is not.
+    pub fn postgres() -> Option<Self> {
+        from_env("AUTHBRIDGE_TEST_POSTGRES_URL", Backend::Postgres, &POSTGRES_SKIP)
+    }
+
+    /// MariaDB/MySQL when `AUTHBRIDGE_TEST_MYSQL_URL` is set.
+    pub fn mysql() -> Option<Self> {
+        from_env("AUTHBRIDGE_TEST_MYSQL_URL", Backend::Mysql, &MYSQL_SKIP)
+    }
+}
+
+static POSTGRES_SKIP: Once = Once::new();
+static MYSQL_SKIP: Once = Once::new();
+
+fn from_env(var: &str, make: fn(String) -> Backend, once: &Once) -> Option<Backend> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(make(url)),
+        _ => {
+            once.call_once(|| eprintln!("{var} is not set: skipping that backend's storage tests"));
+            None
+        }
+    }
+}
+
+/// Runs each named `async fn(Backend)` as three tests: `sqlite`, `postgres`, `mysql`.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(backend) = crate::helpers::Backend::postgres() {
+                    super::$name(backend).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                if let Some(backend) = crate::helpers::Backend::mysql() {
+                    super::$name(backend).await
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use on_every_backend;
+
+/// A fresh database: a file in a temp dir, or `t_<uuid>` created on the server.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: &Backend) -> Self {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Self {
+                    url,
+                    backend: backend.clone(),
+                    name,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres(server) | Backend::Mysql(server) => {
+                let admin = sea_orm::Database::connect(server.as_str())
+                    .await
+                    .expect("connect to the test server");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
+                Self {
+                    url: format!("{base}/{name}"),
+                    backend: backend.clone(),
+                    name,
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Drops the server-side database, best effort and bounded, on a thread of its own.
+    fn drop(&mut self) {
+        let (server, sql) = match &self.backend {
+            Backend::Sqlite => return,
+            Backend::Postgres(s) => (s.clone(), format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)),
+            Backend::Mysql(s) => (s.clone(), format!("DROP DATABASE IF EXISTS {}", self.name)),
+        };
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                    if let Ok(admin) = sea_orm::Database::connect(server.as_str()).await {
+                        let _ = admin.execute_unprepared(&sql).await;
+                        let _ = admin.close().await;
+                    }
+                })
+                .await;
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// A connection of the test's own to the app's database, for arranging and asserting.
+    pub db: DatabaseConnection,
+    pub kakao: FakeKakao,
+    pub settings: Settings,
+    server: tokio::task::JoinHandle<()>,
+    _database: TestDatabase,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// As `spawn_app`, with settings tweaked by `tweak` before the server is built. A Kakao app that
+/// trusts app id 1234 is registered on site 1.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    LazyLock::force(&TRACING);
+    let kakao = FakeKakao::start().await;
+    let database = TestDatabase::create(&backend).await;
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: SecretString::from(database.url.clone()),
+        database_max_connections: 8,
+        kakao_api_base: kakao.base_url.parse().unwrap(),
+        kakao_auth_base: kakao.base_url.parse().unwrap(),
+        provider_timeout: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    tweak(&mut settings);
+    let app = App::build(settings.clone()).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = tokio::spawn(async move {
+        let _ = app.run_until_stopped(std::future::pending()).await;
+    });
+    let db = store::connect(&settings.database_url, 2)
+        .await
+        .expect("test connection");
+    let test_app = TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        db,
+        kakao,
+        settings,
+        server,
+        _database: database,
+    };
+    test_app.add_kakao_app(&[OUR_APP_ID.to_string()], &[1]).await;
+    test_app
+}
+
+impl TestApp {
+    /// Registers (or replaces) the Kakao app: `authbridge socialapp add` in the old admin's place.
+    pub async fn add_kakao_app(&self, app_ids: &[String], sites: &[i32]) {
+        store::social::upsert_app(
+            &self.db,
+            store::social::NewSocialApp {
+                provider: "kakao".into(),
+                name: "Kakao".into(),
+                client_id: "rest-api-key".into(),
+                secret: SecretString::from("kakao-client-secret"),
+                admin_key: SecretString::from("kakao-admin-key"),
+                app_ids: app_ids.to_vec(),
+                client_keys: vec![],
+                sites: sites.to_vec(),
+            },
+        )
+        .await
+        .expect("social app saved");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_kakao_login(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/accounts/rest-auth/kakao/"))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_kakao_login_form(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url("/accounts/rest-auth/kakao/"))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// POSTs raw bytes with the given content type (for malformed-input tests).
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn verify_token(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/rest-auth/token/verify/"))
+            .json(&serde_json::json!({ "token": token }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `GET /rest-auth/user/` with `Authorization: <scheme> <token>`.
+    pub async fn get_user(&self, scheme: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/rest-auth/user/"))
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// Signs in a new Kakao user and returns the login body.
+    pub async fn login_new_kakao_user(&self, kakao_id: i64) -> Value {
+        let token = format!("token-{kakao_id}");
+        self.kakao
+            .accepts_token(&token, crate::fake_kakao::minimal_user(kakao_id));
+        let response = self
+            .post_kakao_login(&serde_json::json!({ "access_token": token }))
+            .await;
+        assert_eq!(response.status(), 200, "login of kakao user {kakao_id}");
+        response.json().await.unwrap()
+    }
+}
+
+/// Asserts status and `code`, and returns the JSON body.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["code"], code, "code in {body}");
+    assert!(body["detail"].is_string(), "detail in {body}");
+    body
+}

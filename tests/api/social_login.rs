@@ -1,0 +1,383 @@
+//! `POST /accounts/rest-auth/kakao/`: the Kakao access token → our JWTs exchange (api.md 3).
+
+use std::time::{Duration, Instant};
+
+use entity::{email_address, social_account, user};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde_json::json;
+
+use crate::{
+    fake_kakao::{FOREIGN_APP_ID, full_user, minimal_user},
+    helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app, spawn_app_with},
+};
+
+on_every_backend!(
+    kakao_login_creates_a_user_and_returns_our_tokens,
+    a_second_login_refreshes_extra_data_and_keeps_the_user,
+    a_token_issued_to_another_kakao_app_is_refused,
+    an_expired_or_unknown_kakao_token_returns_400,
+    kakao_down_returns_502_and_writes_nothing,
+    kakao_slower_than_the_timeout_returns_504_in_time,
+    kakao_refusing_connections_returns_502,
+    kakao_ids_above_two_to_the_31_and_near_two_to_the_63_work,
+    a_user_without_email_or_with_an_invalid_one_logs_in,
+    a_verified_kakao_email_links_to_the_local_user_with_that_verified_email,
+    an_email_unverified_on_either_side_is_not_linked,
+    fifty_concurrent_first_logins_create_exactly_one_user,
+    a_disabled_user_gets_403,
+    a_provider_configured_for_another_site_only_returns_404,
+    the_site_is_chosen_by_the_host_header,
+    a_form_encoded_body_works_like_json,
+);
+
+async fn count_rows(app: &TestApp) -> (u64, u64, u64) {
+    (
+        user::Entity::find().count(&app.db).await.unwrap(),
+        social_account::Entity::find().count(&app.db).await.unwrap(),
+        email_address::Entity::find().count(&app.db).await.unwrap(),
+    )
+}
+
+async fn kakao_login_creates_a_user_and_returns_our_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = full_user(3_095_134_389, "Sample@Sample.com", true, true);
+    app.kakao.accepts_token("good-token", me.clone());
+
+    let response = app.post_kakao_login(&json!({"access_token": "good-token"})).await;
+
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    for field in ["access", "refresh", "access_expiration", "refresh_expiration"] {
+        assert!(body[field].is_string(), "{field} in {body}");
+    }
+    assert!(body["access_expiration"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(body["user"]["username"], "홍길동");
+    assert_eq!(body["user"]["email"], "Sample@Sample.com");
+    assert_eq!(app.kakao.calls("/v1/user/access_token_info"), 1);
+    assert_eq!(app.kakao.calls("/v2/user/me"), 1);
+
+    let account = social_account::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("a social account");
+    assert_eq!(
+        (account.provider.as_str(), account.uid.as_str()),
+        ("kakao", "3095134389")
+    );
+    assert_eq!(account.extra_data, me);
+    assert_eq!(account.user_id, body["user"]["pk"].as_i64().unwrap() as i32);
+    let email = email_address::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("an email row");
+    assert_eq!((email.email.as_str(), email.verified), ("sample@sample.com", true));
+    let user = user::Entity::find_by_id(account.user_id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.password.starts_with('!'), "social users get an unusable password");
+    assert!(user.last_login.is_some());
+
+    let access = body["access"].as_str().unwrap();
+    let me_response = app.get_user("Bearer", access).await;
+    assert_eq!(me_response.status(), 200);
+    let me_body: serde_json::Value = me_response.json().await.unwrap();
+    assert_eq!(me_body, body["user"]);
+    assert_eq!(app.verify_token(access).await.status(), 200);
+}
+
+async fn a_second_login_refreshes_extra_data_and_keeps_the_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app.login_new_kakao_user(42).await;
+    let before = social_account::Entity::find().one(&app.db).await.unwrap().unwrap();
+    let mut changed = minimal_user(42);
+    changed["kakao_account"]["profile"]["nickname"] = json!("새이름");
+    app.kakao.accepts_token("token-42b", changed.clone());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let second = app.post_kakao_login(&json!({"access_token": "token-42b"})).await;
+
+    assert_eq!(second.status(), 200);
+    let second: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(second["user"]["pk"], first["user"]["pk"]);
+    assert_eq!(count_rows(&app).await, (1, 1, 0));
+    let after = social_account::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(after.extra_data, changed);
+    assert!(after.last_login > before.last_login, "last_login moves on");
+}
+
+async fn a_token_issued_to_another_kakao_app_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.kakao
+        .accepts_token_of_app("foreign", FOREIGN_APP_ID, minimal_user(7));
+
+    let response = app.post_kakao_login(&json!({"access_token": "foreign"})).await;
+
+    let body = assert_error(response, 400, "provider_app_mismatch").await;
+    assert!(body["non_field_errors"].is_array());
+    assert_eq!(count_rows(&app).await, (0, 0, 0));
+}
+
+async fn an_expired_or_unknown_kakao_token_returns_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.kakao.rejects_token_as_expired("expired");
+
+    for token in ["expired", "never-issued"] {
+        let response = app.post_kakao_login(&json!({"access_token": token})).await;
+        let body = assert_error(response, 400, "invalid_provider_token").await;
+        assert_eq!(
+            body["non_field_errors"],
+            json!(["Incorrect value"]),
+            "dj-rest-auth's wording"
+        );
+    }
+    assert_eq!(count_rows(&app).await, (0, 0, 0));
+}
+
+async fn kakao_down_returns_502_and_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.kakao.accepts_token("good", minimal_user(5));
+    app.kakao.is_down();
+
+    let response = app.post_kakao_login(&json!({"access_token": "good"})).await;
+
+    assert_error(response, 502, "provider_unavailable").await;
+    assert_eq!(count_rows(&app).await, (0, 0, 0));
+}
+
+async fn kakao_slower_than_the_timeout_returns_504_in_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.kakao.accepts_token("good", minimal_user(5));
+    app.kakao.is_slow(Duration::from_secs(5));
+    let started = Instant::now();
+
+    let response = app.post_kakao_login(&json!({"access_token": "good"})).await;
+
+    assert_error(response, 504, "provider_timeout").await;
+    let limit = app.settings.provider_timeout + Duration::from_secs(1);
+    assert!(
+        started.elapsed() < limit,
+        "answered in {:?}, limit {limit:?}",
+        started.elapsed()
+    );
+    assert_eq!(count_rows(&app).await, (0, 0, 0));
+}
+
+async fn kakao_refusing_connections_returns_502(backend: Backend) {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app_with(backend, |s| {
+        s.kakao_api_base = format!("http://127.0.0.1:{closed_port}").parse().unwrap()
+    })
+    .await;
+
+    let response = app.post_kakao_login(&json!({"access_token": "any"})).await;
+
+    assert_error(response, 502, "provider_unavailable").await;
+    assert_eq!(count_rows(&app).await, (0, 0, 0));
+}
+
+async fn kakao_ids_above_two_to_the_31_and_near_two_to_the_63_work(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for id in [2_147_483_648_i64, 1_376_016_924_429_759_228, i64::MAX] {
+        app.login_new_kakao_user(id).await;
+        let account = social_account::Entity::find()
+            .filter(social_account::Column::Uid.eq(id.to_string()))
+            .one(&app.db)
+            .await
+            .unwrap();
+        assert!(account.is_some(), "uid {id} stored as its exact decimal string");
+    }
+    assert_eq!(count_rows(&app).await.1, 3);
+}
+
+async fn a_user_without_email_or_with_an_invalid_one_logs_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.kakao.accepts_token("bare", json!({"id": 11}));
+    app.kakao.accepts_token(
+        "no-consent",
+        json!({"id": 12, "kakao_account": {"email_needs_agreement": true}}),
+    );
+    app.kakao
+        .accepts_token("invalid-email", full_user(13, "old@x.io", false, true));
+
+    for token in ["bare", "no-consent"] {
+        let response = app.post_kakao_login(&json!({"access_token": token})).await;
+        assert_eq!(response.status(), 200, "{token}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["user"]["email"], "", "{token}");
+    }
+    let response = app.post_kakao_login(&json!({"access_token": "invalid-email"})).await;
+    assert_eq!(response.status(), 200);
+    let email = email_address::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the address is kept");
+    assert!(!email.verified, "is_email_valid=false is not verified");
+    assert_eq!(count_rows(&app).await, (3, 3, 1));
+}
+
+async fn insert_local_user(app: &TestApp, email: &str, verified: bool) -> user::Model {
+    let now = chrono::Utc::now();
+    let user = user::ActiveModel {
+        username: Set("local".into()),
+        email: Set(email.into()),
+        first_name: Set(String::new()),
+        last_name: Set(String::new()),
+        password: Set("!".into()),
+        is_active: Set(true),
+        is_staff: Set(false),
+        is_superuser: Set(false),
+        date_joined: Set(now),
+        last_login: Set(None),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    email_address::ActiveModel {
+        user_id: Set(user.id),
+        email: Set(email.to_lowercase()),
+        verified: Set(verified),
+        primary: Set(true),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    user
+}
+
+async fn a_verified_kakao_email_links_to_the_local_user_with_that_verified_email(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let local = insert_local_user(&app, "a@b.c", true).await;
+    app.kakao.accepts_token("t", full_user(77, "A@b.c", true, true));
+
+    let response = app.post_kakao_login(&json!({"access_token": "t"})).await;
+
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["pk"], local.id);
+    let account = social_account::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(account.user_id, local.id);
+    assert_eq!(count_rows(&app).await, (1, 1, 1));
+}
+
+async fn an_email_unverified_on_either_side_is_not_linked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    insert_local_user(&app, "a@b.c", false).await;
+    app.kakao
+        .accepts_token("both-verified", full_user(1, "a@b.c", true, true));
+    app.kakao
+        .accepts_token("kakao-unverified", full_user(2, "a@b.c", true, false));
+
+    for token in ["both-verified", "kakao-unverified"] {
+        let response = app.post_kakao_login(&json!({"access_token": token})).await;
+        let body = assert_error(response, 400, "email_in_use").await;
+        assert_eq!(
+            body["non_field_errors"],
+            json!(["User is already registered with this e-mail address."])
+        );
+    }
+    assert_eq!(count_rows(&app).await, (1, 0, 1), "no social account, no new user");
+}
+
+async fn fifty_concurrent_first_logins_create_exactly_one_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.kakao.accepts_token("same", full_user(555, "five@x.io", true, true));
+
+    let body = json!({"access_token": "same"});
+    let requests = (0..50).map(|_| app.post_kakao_login(&body));
+    let responses = futures::future::join_all(requests).await;
+
+    let mut pks = std::collections::HashSet::new();
+    for response in responses {
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            status == 200 || (status == 503 && body["code"] == "service_unavailable"),
+            "{status} {body}"
+        );
+        if status == 200 {
+            pks.insert(body["user"]["pk"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(pks.len(), 1, "every answer names the same user");
+    assert_eq!(count_rows(&app).await, (1, 1, 1));
+}
+
+async fn a_disabled_user_gets_403(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = app.login_new_kakao_user(8).await;
+    let pk = body["user"]["pk"].as_i64().unwrap() as i32;
+    user::Entity::update_many()
+        .col_expr(user::Column::IsActive, sea_orm::sea_query::Expr::value(false))
+        .filter(user::Column::Id.eq(pk))
+        .exec(&app.db)
+        .await
+        .unwrap();
+
+    let response = app.post_kakao_login(&json!({"access_token": "token-8"})).await;
+    assert_error(response, 403, "user_inactive").await;
+    let access = body["access"].as_str().unwrap();
+    assert_error(app.get_user("Bearer", access).await, 401, "user_inactive").await;
+}
+
+async fn a_provider_configured_for_another_site_only_returns_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let site = authbridge::store::sites::insert(&app.db, "other.example", "other")
+        .await
+        .unwrap();
+    app.add_kakao_app(&["1234".into()], &[site.id]).await;
+    app.kakao.accepts_token("good", minimal_user(3));
+
+    let response = app.post_kakao_login(&json!({"access_token": "good"})).await;
+    assert_error(response, 404, "provider_not_configured").await;
+    let response = app
+        .client
+        .post(app.url("/accounts/rest-auth/naver/"))
+        .json(&json!({"access_token": "good"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 404, "provider_not_configured").await;
+    assert_eq!(app.kakao.calls("/v2/user/me"), 0, "no provider call without an app");
+    assert_eq!(count_rows(&app).await, (0, 0, 0));
+}
+
+async fn the_site_is_chosen_by_the_host_header(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let site = authbridge::store::sites::insert(&app.db, "api.other.example", "other")
+        .await
+        .unwrap();
+    app.add_kakao_app(&["1234".into()], &[site.id]).await;
+    app.kakao.accepts_token("good", minimal_user(3));
+
+    let response = app
+        .client
+        .post(app.url("/accounts/rest-auth/kakao/"))
+        .header("host", "API.other.example:8000")
+        .json(&json!({"access_token": "good"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200, "the app of site {} serves that host", site.id);
+}
+
+async fn a_form_encoded_body_works_like_json(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.kakao.accepts_token("form-token", minimal_user(99));
+
+    let response = app.post_kakao_login_form(&[("access_token", "form-token")]).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(count_rows(&app).await, (1, 1, 0));
+}
