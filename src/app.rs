@@ -55,7 +55,7 @@ impl App {
             .await
             .context("loading JWT signing keys")?;
         let state = AppState {
-            tokens: Tokens::new(Arc::new(keys), &settings),
+            tokens: Tokens::new(Arc::new(keys), db.clone(), &settings),
             providers: providers::Providers::from_settings(&settings, http),
             db,
             settings: Arc::new(settings),
@@ -83,14 +83,37 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(port = self.port, "listening");
         let db = self.state.db.clone();
+        let maintenance = tokio::spawn(maintain(self.state.clone()));
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(route(self.state), shutdown, Some(SHUTDOWN_GRACE))
             .await;
+        maintenance.abort();
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }
         tracing::info!("stopped");
         result
+    }
+}
+
+/// Background upkeep: re-read signing keys every minute (another instance or the CLI may have
+/// rotated them) and purge expired refresh-token rows every `maintenance_interval`.
+async fn maintain(state: AppState) {
+    let mut keys = tokio::time::interval(Duration::from_secs(60));
+    let mut purge = tokio::time::interval(state.settings.maintenance_interval);
+    loop {
+        tokio::select! {
+            _ = keys.tick() => {
+                if let Err(e) = state.tokens.keys().reload().await {
+                    tracing::warn!(error = %e, "reloading signing keys");
+                }
+            }
+            _ = purge.tick() => match state.tokens.purge_expired().await {
+                Ok(purged) if purged > 0 => tracing::info!(purged, "expired refresh tokens purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens"),
+            },
+        }
     }
 }
 

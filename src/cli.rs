@@ -33,6 +33,43 @@ pub enum Command {
     /// Manage provider apps (allauth SocialApp).
     #[command(subcommand)]
     Socialapp(SocialAppCommand),
+    /// Create a staff superuser (Django `createsuperuser`). The password comes from
+    /// DJANGO_SUPERUSER_PASSWORD, or is asked for on the terminal.
+    Createsuperuser {
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Never prompt: fail instead when a value is missing (for scripts).
+        #[arg(long)]
+        noinput: bool,
+    },
+    /// Opaque tokens (DRF TokenAuthentication).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// JWT signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new opaque token for USERNAME (DRF `drf_create_token`).
+    Create {
+        username: String,
+        /// Delete the user's other tokens first.
+        #[arg(short = 'r', long = "regenerate")]
+        regenerate: bool,
+    },
+    /// Delete expired refresh-token rows (simplejwt `flushexpiredtokens`); the server also does
+    /// this every `maintenance_interval`.
+    FlushExpired,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key; old keys keep verifying until their tokens expire.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,7 +192,103 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Createsuperuser {
+            username,
+            email,
+            noinput,
+        } => {
+            let db = connect_migrated(&settings).await?;
+            create_superuser(&db, username, email, noinput).await?;
+        }
+        Command::Token(command) => {
+            let db = connect_migrated(&settings).await?;
+            let tokens = tokens_for(&db, &settings).await?;
+            match command {
+                TokenCommand::Create { username, regenerate } => {
+                    let user = store::users::find_by_login(&db, &username)
+                        .await?
+                        .with_context(|| format!("no user {username:?}"))?;
+                    println!("{}", tokens.create_opaque(user.id, regenerate).await?);
+                }
+                TokenCommand::FlushExpired => {
+                    println!("{} expired refresh tokens deleted", tokens.purge_expired().await?)
+                }
+            }
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let db = connect_migrated(&settings).await?;
+            anyhow::ensure!(
+                settings.jwt_algorithm == crate::config::JwtAlgorithm::EdDSA,
+                "keys rotate applies to EdDSA keys; with HS256 change AUTHBRIDGE_SIGNING_KEY instead"
+            );
+            let kid = crate::tokens::rotate_signing_key(&db).await?;
+            println!("new signing key {kid}; running instances switch to it within a minute");
+        }
     }
+    Ok(())
+}
+
+async fn tokens_for(db: &sea_orm::DatabaseConnection, settings: &Settings) -> anyhow::Result<crate::tokens::Tokens> {
+    let keys = crate::tokens::KeyRing::load(db.clone(), settings).await?;
+    Ok(crate::tokens::Tokens::new(
+        std::sync::Arc::new(keys),
+        db.clone(),
+        settings,
+    ))
+}
+
+fn prompt(label: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    print!("{label}: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+async fn create_superuser(
+    db: &sea_orm::DatabaseConnection,
+    username: Option<String>,
+    email: Option<String>,
+    noinput: bool,
+) -> anyhow::Result<()> {
+    let username = match (username, noinput) {
+        (Some(u), _) => u,
+        (None, true) => anyhow::bail!("--username is required with --noinput"),
+        (None, false) => prompt("Username")?,
+    };
+    anyhow::ensure!(!username.is_empty(), "the username may not be blank");
+    let email = match (email, noinput) {
+        (Some(e), _) => e,
+        (None, true) => String::new(),
+        (None, false) => prompt("Email address")?,
+    };
+    let password = match std::env::var("DJANGO_SUPERUSER_PASSWORD") {
+        Ok(p) => p,
+        Err(_) if noinput => anyhow::bail!("set DJANGO_SUPERUSER_PASSWORD with --noinput"),
+        Err(_) => {
+            let first = rpassword::prompt_password("Password: ")?;
+            anyhow::ensure!(
+                first == rpassword::prompt_password("Password (again): ")?,
+                "the passwords do not match"
+            );
+            first
+        }
+    };
+    anyhow::ensure!(!password.is_empty(), "the password may not be blank");
+    let password_hash = crate::password::hash(&SecretString::from(password)).await?;
+    let user = store::users::insert_local(
+        db,
+        store::users::NewLocalUser {
+            username: &username,
+            email: &email,
+            password_hash,
+            is_staff: true,
+            is_superuser: true,
+        },
+    )
+    .await?;
+    println!("superuser {} created (pk {})", user.username, user.id);
     Ok(())
 }
 

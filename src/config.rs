@@ -49,6 +49,15 @@ pub struct Settings {
     /// Refresh token lifetime (`1day`).
     #[serde(with = "humantime_serde")]
     pub refresh_token_lifetime: Duration,
+    /// Rotate refresh tokens on refresh (simplejwt `ROTATE_REFRESH_TOKENS`); the spent one is blacklisted.
+    pub rotate_refresh_tokens: bool,
+    /// How long a spent refresh token may be replayed (a client's concurrent retry) before the
+    /// replay revokes its whole family.
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_grace: Duration,
+    /// How often expired refresh-token rows are purged (signing keys are re-read every minute).
+    #[serde(with = "humantime_serde")]
+    pub maintenance_interval: Duration,
     /// `iss` claim put in and required of tokens, when set.
     pub jwt_issuer: Option<String>,
     /// `aud` claim put in and required of tokens, when set.
@@ -117,6 +126,9 @@ impl Default for Settings {
             signing_key: None,
             access_token_lifetime: Duration::from_secs(5 * 60),
             refresh_token_lifetime: Duration::from_secs(24 * 3600),
+            rotate_refresh_tokens: true,
+            refresh_reuse_grace: Duration::from_secs(10),
+            maintenance_interval: Duration::from_secs(3600),
             jwt_issuer: None,
             jwt_audience: None,
             auth_header_name: "Authorization".into(),
@@ -196,6 +208,10 @@ impl Settings {
         anyhow::ensure!(
             !self.provider_timeout.is_zero(),
             "AUTHBRIDGE_PROVIDER_TIMEOUT must be > 0"
+        );
+        anyhow::ensure!(
+            !self.maintenance_interval.is_zero(),
+            "AUTHBRIDGE_MAINTENANCE_INTERVAL must be > 0"
         );
         anyhow::ensure!(self.max_body_bytes > 0, "AUTHBRIDGE_MAX_BODY_BYTES must be > 0");
         Ok(())

@@ -20,6 +20,9 @@ pub mod code {
     pub const PARSE_ERROR: &str = "parse_error";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const NOT_AUTHENTICATED: &str = "not_authenticated";
+    pub const AUTHENTICATION_FAILED: &str = "authentication_failed";
+    pub const NO_ACTIVE_ACCOUNT: &str = "no_active_account";
+    pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
     pub const TOKEN_NOT_VALID: &str = "token_not_valid";
     pub const NOT_FOUND: &str = "not_found";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
@@ -197,6 +200,7 @@ impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         match e {
             TokenError::Invalid | TokenError::Expired | TokenError::WrongType => ApiError::token_not_valid(),
+            TokenError::Revoked => ApiError::unauthorized(code::TOKEN_NOT_VALID, "Token is blacklisted"),
             TokenError::Signing(_) | TokenError::Store(_) => ApiError::internal(&e),
         }
     }

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod login;
+pub mod password;
 pub mod providers;
 pub mod state;
 pub mod store;

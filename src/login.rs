@@ -35,7 +35,7 @@ pub async fn social_login(
     if !user.is_active {
         return Err(ApiError::forbidden(code::USER_INACTIVE, "User account is disabled."));
     }
-    let pair = state.tokens.issue_pair(user.id)?;
+    let pair = state.tokens.start_session(user.id).await?;
     tracing::info!("social login");
     Ok((user, pair))
 }
@@ -45,4 +45,29 @@ fn not_configured() -> ApiError {
         code::PROVIDER_NOT_CONFIGURED,
         "This provider is not configured for this site.",
     )
+}
+
+/// Username-or-email + password, as Django's ModelBackend: `None` for a wrong password, an
+/// unknown user or a disabled one, all after one argon2 verification (no user enumeration by
+/// timing). A Django-format or weaker hash is upgraded to our argon2id on success.
+#[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
+pub async fn authenticate_password(
+    state: &AppState,
+    login: &str,
+    password: &SecretString,
+) -> Result<Option<user::Model>, ApiError> {
+    let user = store::users::find_by_login(&state.db, login.trim()).await?;
+    let matches = crate::password::verify(user.as_ref().map(|u| u.password.as_str()), password).await;
+    let Some(user) = user.filter(|u| matches && u.is_active) else {
+        return Ok(None);
+    };
+    tracing::Span::current().record("user_id", user.id);
+    if crate::password::needs_rehash(&user.password) {
+        match crate::password::hash(password).await {
+            Ok(hash) => store::users::update_password(&state.db, user.id, &hash).await?,
+            Err(e) => tracing::warn!(error = %e, "password rehash failed; keeping the old hash"),
+        }
+    }
+    store::users::touch_last_login(&state.db, user.id, chrono::Utc::now()).await?;
+    Ok(Some(user))
 }

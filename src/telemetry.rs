@@ -13,3 +13,13 @@ pub fn init(format: LogFormat) {
         LogFormat::Pretty => registry.with(fmt::layer()).try_init(),
     };
 }
+
+/// Runs blocking work (password hashing) on the blocking pool, inside the current span.
+pub fn spawn_blocking_in_span<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+}

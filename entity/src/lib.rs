@@ -1,7 +1,9 @@
 //! sea-orm entities, one table a file. Generated-style: columns only, no behaviour.
 //! Queries live in the main crate's `store` module.
 
+pub mod auth_token;
 pub mod email_address;
+pub mod refresh_token;
 pub mod signing_key;
 pub mod site;
 pub mod social_account;

@@ -1,5 +1,6 @@
-//! `CurrentUser`: authenticates a request from the configured header (`Authorization: Bearer …`
-//! or `JWT …` by default), as simplejwt's `JWTAuthentication` does, and loads the user.
+//! `CurrentUser`: authenticates a request from the configured header (`Authorization: Bearer …`,
+//! `JWT …` or `Token …` by default), as simplejwt's `JWTAuthentication` and DRF's
+//! `TokenAuthentication` do, and loads the user.
 
 use entity::user;
 use poem::{Request, RequestBody};
@@ -18,11 +19,38 @@ use crate::{
 /// The authenticated caller.
 pub struct CurrentUser {
     pub user: user::Model,
-    pub claims: Claims,
+    pub credential: Presented,
+}
+
+/// A checked credential.
+pub enum Presented {
+    Jwt(Claims),
+    /// A DRF key; kept so that logout can delete exactly this one.
+    Opaque(String),
+}
+
+/// A credential as read from the header, not yet checked.
+pub enum Raw<'r> {
+    Jwt(&'r str),
+    Opaque(&'r str),
 }
 
 const BEARER: &str = "Bearer";
 const JWT: &str = "JWT";
+const TOKEN: &str = "Token";
+
+fn header_scheme(description: &'static str) -> MetaSecurityScheme {
+    MetaSecurityScheme {
+        ty: "apiKey",
+        description: Some(description),
+        name: Some("Authorization"),
+        key_in: Some("header"),
+        scheme: None,
+        bearer_format: None,
+        flows: None,
+        openid_connect_url: None,
+    }
+}
 
 impl<'a> ApiExtractor<'a> for CurrentUser {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
@@ -45,23 +73,20 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
         );
         registry.create_security_scheme(
             JWT,
-            MetaSecurityScheme {
-                ty: "apiKey",
-                description: Some(
-                    "`Authorization: JWT <access JWT>` (djangorestframework-jwt clients). Enter `JWT <token>` as the value.",
-                ),
-                name: Some("Authorization"),
-                key_in: Some("header"),
-                scheme: None,
-                bearer_format: None,
-                flows: None,
-                openid_connect_url: None,
-            },
+            header_scheme(
+                "`Authorization: JWT <access JWT>` (djangorestframework-jwt). Enter `JWT <token>` as the value.",
+            ),
+        );
+        registry.create_security_scheme(
+            TOKEN,
+            header_scheme(
+                "`Authorization: Token <key>` (DRF TokenAuthentication, keys from `/api-token-auth/`). Enter `Token <key>` as the value.",
+            ),
         );
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec![BEARER, JWT]
+        vec![BEARER, JWT, TOKEN]
     }
 
     async fn from_request(
@@ -72,13 +97,26 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
         let state = request
             .data::<AppState>()
             .ok_or_else(|| ApiError::internal(&"AppState missing"))?;
-        let token = credential(state, request)?;
-        let claims = state
-            .tokens
-            .verify(token, TokenType::Access)
-            .await
-            .map_err(ApiError::from)?;
-        let user = match store::users::get(&state.db, claims.user_id).await {
+        let raw = presented(state, request)?.ok_or_else(not_provided)?;
+        let (user_id, credential) = match raw {
+            Raw::Jwt(token) => {
+                let claims = state
+                    .tokens
+                    .verify(token, TokenType::Access)
+                    .await
+                    .map_err(ApiError::from)?;
+                (claims.user_id, Presented::Jwt(claims))
+            }
+            Raw::Opaque(key) => {
+                let user_id = state
+                    .tokens
+                    .authenticate_opaque(key)
+                    .await
+                    .map_err(|_| ApiError::unauthorized(code::AUTHENTICATION_FAILED, "Invalid token."))?;
+                (user_id, Presented::Opaque(key.to_owned()))
+            }
+        };
+        let user = match store::users::get(&state.db, user_id).await {
             Ok(user) => user,
             Err(store::StoreError::NotFound(_)) => {
                 return Err(ApiError::unauthorized(code::TOKEN_NOT_VALID, "User not found").into());
@@ -88,31 +126,35 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
         if !user.is_active {
             return Err(ApiError::unauthorized(code::USER_INACTIVE, "User is inactive").into());
         }
-        Ok(Self { user, claims })
+        Ok(Self { user, credential })
     }
 }
 
-/// The token from `<header>: <Type> <token>`, where Type is a configured JWT type.
-fn credential<'r>(state: &AppState, request: &'r Request) -> Result<&'r str, ApiError> {
-    let missing = || ApiError::unauthorized(code::NOT_AUTHENTICATED, "Authentication credentials were not provided.");
-    let value = request
-        .headers()
-        .get(state.settings.auth_header_name.as_str())
-        .ok_or_else(missing)?;
+fn not_provided() -> ApiError {
+    ApiError::unauthorized(code::NOT_AUTHENTICATED, "Authentication credentials were not provided.")
+}
+
+/// The credential in `<header>: <Type> <credential>`, where Type is a configured type; `None`
+/// when there is none (DRF: an unknown type means "not this authenticator", not an error).
+pub fn presented<'r>(state: &AppState, request: &'r Request) -> Result<Option<Raw<'r>>, ApiError> {
+    let Some(value) = request.headers().get(state.settings.auth_header_name.as_str()) else {
+        return Ok(None);
+    };
     let value = value.to_str().map_err(|_| ApiError::token_not_valid())?.trim();
     // A custom header (`jwt-auth: <jwt>`) may carry the bare token with no type in front.
     if !value.contains(' ') && !state.settings.auth_header_name.eq_ignore_ascii_case("authorization") {
-        return Ok(value);
+        return Ok(Some(Raw::Jwt(value)));
     }
-    let (kind, token) = value.split_once(' ').ok_or_else(missing)?;
-    let accepted = state
-        .settings
-        .auth_header_types
-        .iter()
-        .any(|t| t == kind && (t == BEARER || t == JWT));
-    if !accepted {
-        // DRF: an unknown scheme means "not this authenticator", so no credentials were given.
-        return Err(missing());
+    let Some((kind, credential)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !state.settings.auth_header_types.iter().any(|t| t == kind) {
+        return Ok(None);
     }
-    Ok(token.trim())
+    let credential = credential.trim();
+    Ok(Some(if kind == TOKEN {
+        Raw::Opaque(credential)
+    } else {
+        Raw::Jwt(credential)
+    }))
 }

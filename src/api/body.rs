@@ -118,6 +118,39 @@ fn field_error(path: &str, message: &str) -> ApiError {
     ApiError::field(code::INVALID, path, format!("Invalid value: {message}."))
 }
 
+/// A body that may be absent altogether (no `Content-Type`): dj-rest-auth's logout is posted
+/// empty by clients that authenticate with a `Token` header.
+pub struct MaybeBody<T>(pub Option<T>);
+
+impl<'a, T: Type + DeserializeOwned + Send + Sync> poem_openapi::ApiExtractor<'a> for MaybeBody<T> {
+    const TYPES: &'static [poem_openapi::ApiExtractorType] = &[poem_openapi::ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Body<T> as poem_openapi::ApiExtractor>::register(registry);
+    }
+
+    fn request_meta() -> Option<poem_openapi::registry::MetaRequest> {
+        <Body<T> as poem_openapi::ApiExtractor>::request_meta().map(|mut meta| {
+            meta.required = false;
+            meta
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        opts: poem_openapi::ExtractParamOptions<()>,
+    ) -> Result<Self> {
+        if request.content_type().is_none() {
+            return Ok(Self(None));
+        }
+        let parsed = <Body<T> as poem_openapi::ApiExtractor>::from_request(request, body, opts).await?;
+        Ok(Self(Some(parsed.into_inner())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 pub mod accounts;
 mod auth;
 mod body;
+pub mod compat;
 pub mod meta;
 pub mod social;
 pub mod spec;
@@ -12,20 +13,24 @@ pub mod tokens;
 use poem::Request;
 use poem_openapi::{Object, Tags};
 
-pub use auth::CurrentUser;
-pub use body::Body;
+pub use auth::{CurrentUser, Presented};
+pub use body::{Body, MaybeBody};
 
 use crate::{state::AppState, store};
 
-pub fn apis() -> (
+pub type Apis = (
     social::SocialApi,
     tokens::TokensApi,
+    compat::CompatApi,
     accounts::AccountsApi,
     meta::MetaApi,
-) {
+);
+
+pub fn apis() -> Apis {
     (
         social::SocialApi,
         tokens::TokensApi,
+        compat::CompatApi,
         accounts::AccountsApi,
         meta::MetaApi,
     )

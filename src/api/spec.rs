@@ -8,7 +8,7 @@
 use poem_openapi::OpenApiService;
 use serde_json::Value;
 
-use super::{accounts::AccountsApi, apis, meta::MetaApi, social::SocialApi, tokens::TokensApi};
+use super::{Apis, apis};
 
 /// Path prefixes of Django-style endpoints, whose paths end with `/` (api.md 1).
 pub const DJANGO_PREFIXES: [&str; 6] = [
@@ -24,7 +24,7 @@ pub fn is_django_path(path: &str) -> bool {
     DJANGO_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
-pub type ApiService = OpenApiService<(SocialApi, TokensApi, AccountsApi, MetaApi), ()>;
+pub type ApiService = OpenApiService<Apis, ()>;
 
 pub fn service() -> ApiService {
     OpenApiService::new(apis(), "authbridge", env!("CARGO_PKG_VERSION")).description(

@@ -1,10 +1,15 @@
-//! Token verification and the public key set.
+//! dj-rest-auth's token endpoints: refresh, verify, logout; and the public key set.
 
+use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use serde::Deserialize;
 
-use super::{ApiTags, Body};
-use crate::{error::ApiError, state::AppState, tokens::TokenType};
+use super::{ApiTags, Body, CurrentUser, MaybeBody, auth, social::rfc3339};
+use crate::{
+    error::{ApiError, code},
+    state::AppState,
+    tokens::{TokenError, TokenType},
+};
 
 pub struct TokensApi;
 
@@ -14,9 +19,38 @@ pub struct VerifyTokenRequest {
     pub token: String,
 }
 
+#[derive(Object, Deserialize)]
+pub struct RefreshRequest {
+    /// A refresh JWT.
+    pub refresh: String,
+}
+
+#[derive(Object, Deserialize)]
+pub struct LogoutRequest {
+    /// The refresh JWT to blacklist. May be left out when authenticating with a `Token` header.
+    pub refresh: Option<String>,
+}
+
 /// An empty object, as simplejwt answers.
 #[derive(Debug, Object)]
 pub struct EmptyResponse {}
+
+#[derive(Debug, Object)]
+pub struct DetailResponse {
+    pub detail: String,
+}
+
+/// dj-rest-auth's refresh answer.
+#[derive(Debug, Object)]
+pub struct RefreshResponse {
+    /// A new access JWT.
+    pub access: String,
+    /// The next refresh JWT (rotation on, the default); the one sent is now spent.
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh: Option<String>,
+    /// When `access` expires (RFC 3339, UTC).
+    pub access_expiration: String,
+}
 
 #[derive(ApiResponse)]
 pub enum VerifyTokenResponse {
@@ -25,28 +59,115 @@ pub enum VerifyTokenResponse {
     Ok(Json<EmptyResponse>),
 }
 
+#[derive(ApiResponse)]
+pub enum RefreshTokenResponse {
+    #[oai(status = 200)]
+    Ok(Json<RefreshResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutResponse {
+    #[oai(status = 200)]
+    Ok(Json<DetailResponse>),
+}
+
+/// simplejwt's verify: a valid signature and type, and for a refresh token not blacklisted.
+pub(super) async fn verify_any(state: &AppState, token: &str) -> Result<(), ApiError> {
+    match state.tokens.verify(token, TokenType::Access).await {
+        Err(TokenError::WrongType) => {
+            let claims = state.tokens.verify(token, TokenType::Refresh).await?;
+            state.tokens.ensure_live(&claims).await?;
+        }
+        other => {
+            other?;
+        }
+    }
+    Ok(())
+}
+
+fn logged_out() -> LogoutResponse {
+    LogoutResponse::Ok(Json(DetailResponse {
+        detail: "Successfully logged out.".into(),
+    }))
+}
+
 #[OpenApi(tag = "ApiTags::Tokens")]
 impl TokensApi {
     /// Check a token
     ///
-    /// simplejwt `TokenVerifyView`: 200 `{}` when the signature, key, expiry and type check out,
-    /// else 401 `token_not_valid`.
+    /// simplejwt `TokenVerifyView`: 200 `{}` when the signature, key, expiry and type check out
+    /// (and a refresh token is not blacklisted), else 401 `token_not_valid`.
     #[oai(path = "/rest-auth/token/verify/", method = "post", operation_id = "verify_token")]
     async fn verify_token(
         &self,
         state: poem::web::Data<&AppState>,
         body: Body<VerifyTokenRequest>,
     ) -> Result<VerifyTokenResponse, ApiError> {
-        let token = body.into_inner().token;
-        // simplejwt verifies either kind here.
-        match state.tokens.verify(&token, TokenType::Access).await {
-            Err(crate::tokens::TokenError::WrongType) => {
-                state.tokens.verify(&token, TokenType::Refresh).await?;
-            }
-            other => {
-                other?;
-            }
-        }
+        verify_any(&state, &body.into_inner().token).await?;
         Ok(VerifyTokenResponse::Ok(Json(EmptyResponse {})))
+    }
+
+    /// Get a new access token
+    ///
+    /// dj-rest-auth `get_refresh_view` over simplejwt `TokenRefreshView`, rotation on by default:
+    /// the refresh token sent is spent and a new one comes back. Replaying a spent token after
+    /// the grace interval revokes every token of that login → 401 `token_not_valid`.
+    #[oai(path = "/rest-auth/token/refresh/", method = "post", operation_id = "refresh_token")]
+    async fn refresh_token(
+        &self,
+        state: poem::web::Data<&AppState>,
+        body: Body<RefreshRequest>,
+    ) -> Result<RefreshTokenResponse, ApiError> {
+        let refreshed = state.tokens.refresh(&body.into_inner().refresh).await?;
+        Ok(RefreshTokenResponse::Ok(Json(RefreshResponse {
+            access: refreshed.access,
+            refresh: refreshed.refresh.map(|(token, _)| token),
+            access_expiration: rfc3339(refreshed.access_expiration),
+        })))
+    }
+
+    /// Log out
+    ///
+    /// dj-rest-auth `LogoutView`: blacklists the refresh token sent, and deletes the opaque key
+    /// of a `Token` header. With neither → 401.
+    #[oai(path = "/rest-auth/logout/", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &Request,
+        body: MaybeBody<LogoutRequest>,
+    ) -> Result<LogoutResponse, ApiError> {
+        let refresh = body.0.and_then(|b| b.refresh);
+        let opaque = match auth::presented(&state, req)? {
+            Some(auth::Raw::Opaque(key)) => Some(key),
+            _ => None,
+        };
+        if refresh.is_none() && opaque.is_none() {
+            return Err(ApiError::unauthorized(
+                code::NOT_AUTHENTICATED,
+                "Refresh token was not included in request data.",
+            ));
+        }
+        if let Some(refresh) = refresh {
+            state.tokens.blacklist(&refresh).await?;
+        }
+        if let Some(key) = opaque {
+            state.tokens.delete_opaque(key).await?;
+        }
+        Ok(logged_out())
+    }
+
+    /// Log out everywhere
+    ///
+    /// Revokes every refresh token and opaque key of the caller (access tokens already issued
+    /// live out their few minutes).
+    #[oai(path = "/rest-auth/logout/all/", method = "post", operation_id = "logout_all")]
+    async fn logout_all(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+    ) -> Result<LogoutResponse, ApiError> {
+        state.tokens.revoke_user(caller.user.id).await?;
+        Ok(logged_out())
     }
 }

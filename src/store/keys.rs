@@ -42,3 +42,14 @@ pub async fn insert(db: &impl ConnectionTrait, key: NewSigningKey) -> Result<sig
     .insert(db)
     .await?)
 }
+
+/// Retires every active key except `kid`.
+pub async fn retire_all_but(db: &impl ConnectionTrait, kid: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(signing_key::Entity::update_many()
+        .col_expr(signing_key::Column::RetiredAt, sea_orm::sea_query::Expr::value(now))
+        .filter(signing_key::Column::RetiredAt.is_null())
+        .filter(signing_key::Column::Kid.ne(kid))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -4,6 +4,7 @@
 pub mod keys;
 pub mod sites;
 pub mod social;
+pub mod tokens;
 pub mod users;
 
 use std::time::Duration;

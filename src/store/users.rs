@@ -132,6 +132,66 @@ fn username_candidates(hint: Option<&str>, fallback: &str) -> Vec<String> {
     candidates
 }
 
+/// The user a login name means: the exact username, else the email (case-insensitive), as
+/// allauth's `ACCOUNT_AUTHENTICATION_METHOD = "username_email"`.
+pub async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Result<Option<user::Model>, StoreError> {
+    if let Some(user) = user::Entity::find()
+        .filter(user::Column::Username.eq(login))
+        .one(db)
+        .await?
+    {
+        return Ok(Some(user));
+    }
+    if !login.contains('@') {
+        return Ok(None);
+    }
+    if let Some(row) = find_email(db, login).await? {
+        return Ok(Some(get(db, row.user_id).await?));
+    }
+    find_by_user_email(db, login).await
+}
+
+pub async fn update_password(db: &impl ConnectionTrait, id: i32, hash: &str) -> Result<(), StoreError> {
+    user::Entity::update_many()
+        .col_expr(user::Column::Password, Expr::value(hash))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A local user with a password hash (createsuperuser). A taken username is a conflict.
+pub struct NewLocalUser<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub password_hash: String,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+pub async fn insert_local(db: &impl ConnectionTrait, new: NewLocalUser<'_>) -> Result<user::Model, StoreError> {
+    let row = user::ActiveModel {
+        username: Set(new.username.to_owned()),
+        email: Set(new.email.to_owned()),
+        first_name: Set(String::new()),
+        last_name: Set(String::new()),
+        password: Set(new.password_hash),
+        is_active: Set(true),
+        is_staff: Set(new.is_staff),
+        is_superuser: Set(new.is_superuser),
+        date_joined: Set(chrono::Utc::now()),
+        last_login: Set(None),
+        ..Default::default()
+    };
+    row.insert(db).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("username")
+        } else {
+            e.into()
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Header, Validation, errors::ErrorKind};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
 use super::{KeyRing, TokenError};
@@ -31,31 +32,36 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
-}
-
-/// A freshly issued access + refresh pair.
-pub struct IssuedPair {
-    pub access: String,
-    pub refresh: String,
-    pub access_expiration: DateTime<Utc>,
-    pub refresh_expiration: DateTime<Utc>,
+    /// djangorestframework-jwt's refresh window start, on tokens from `/api-jwt-auth/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orig_iat: Option<i64>,
 }
 
 #[derive(Clone)]
 pub struct Tokens {
-    keys: Arc<KeyRing>,
-    access_lifetime: Duration,
-    refresh_lifetime: Duration,
+    pub(super) keys: Arc<KeyRing>,
+    pub(super) db: DatabaseConnection,
+    pub(super) access_lifetime: Duration,
+    pub(super) refresh_lifetime: Duration,
+    pub(super) rotate_refresh: bool,
+    pub(super) reuse_grace: Duration,
     issuer: Option<String>,
     audience: Option<String>,
 }
 
+pub(super) fn at(t: DateTime<Utc>, plus: Duration) -> DateTime<Utc> {
+    t + chrono::Duration::from_std(plus).unwrap_or(chrono::Duration::MAX)
+}
+
 impl Tokens {
-    pub fn new(keys: Arc<KeyRing>, settings: &Settings) -> Self {
+    pub fn new(keys: Arc<KeyRing>, db: DatabaseConnection, settings: &Settings) -> Self {
         Self {
             keys,
+            db,
             access_lifetime: settings.access_token_lifetime,
             refresh_lifetime: settings.refresh_token_lifetime,
+            rotate_refresh: settings.rotate_refresh_tokens,
+            reuse_grace: settings.refresh_reuse_grace,
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
         }
@@ -65,44 +71,45 @@ impl Tokens {
         &self.keys
     }
 
-    pub fn issue_pair(&self, user_id: i32) -> Result<IssuedPair, TokenError> {
-        let now = Utc::now();
-        let (access, access_expiration) = self.issue(user_id, TokenType::Access, now)?;
-        let (refresh, refresh_expiration) = self.issue(user_id, TokenType::Refresh, now)?;
-        Ok(IssuedPair {
-            access,
-            refresh,
-            access_expiration,
-            refresh_expiration,
-        })
-    }
-
-    fn issue(
-        &self,
-        user_id: i32,
-        token_type: TokenType,
-        now: DateTime<Utc>,
-    ) -> Result<(String, DateTime<Utc>), TokenError> {
+    /// Fresh claims of `token_type` for `user_id`, valid from `now` for the type's lifetime.
+    pub(super) fn claims(&self, user_id: i32, token_type: TokenType, now: DateTime<Utc>) -> Claims {
         let lifetime = match token_type {
             TokenType::Access => self.access_lifetime,
             TokenType::Refresh => self.refresh_lifetime,
         };
-        let exp = now + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX);
-        let claims = Claims {
+        Claims {
             token_type,
-            exp: exp.timestamp(),
+            exp: at(now, lifetime).timestamp(),
             iat: now.timestamp(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
             user_id,
             sub: Some(user_id.to_string()),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-        };
+            orig_iat: None,
+        }
+    }
+
+    pub(super) fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
         let (key, kid) = self.keys.signer();
         let mut header = Header::new(self.keys.algorithm());
         header.kid = kid;
-        let token = jsonwebtoken::encode(&header, &claims, &key).map_err(TokenError::Signing)?;
-        Ok((token, exp))
+        jsonwebtoken::encode(&header, claims, &key).map_err(TokenError::Signing)
+    }
+
+    /// Claims of a new access token for `user_id`, to adjust before `issue_access_with`.
+    pub fn access_claims(&self, user_id: i32) -> Claims {
+        self.claims(user_id, TokenType::Access, Utc::now())
+    }
+
+    pub fn refresh_lifetime_secs(&self) -> i64 {
+        i64::try_from(self.refresh_lifetime.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// Signs access claims; returns the token and its expiry.
+    pub fn issue_access_with(&self, claims: Claims) -> Result<(String, DateTime<Utc>), TokenError> {
+        let exp = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
+        Ok((self.sign(&claims)?, exp))
     }
 
     /// Verifies signature, algorithm, key, `exp`, `iss`/`aud` when configured, and the type.
@@ -115,7 +122,10 @@ impl Tokens {
         let key = self.keys.verifier(header.kid.as_deref()).await?;
         let mut validation = Validation::new(self.keys.algorithm());
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp"]);
+        let mut required = vec!["exp"];
+        required.extend(self.issuer.as_ref().map(|_| "iss"));
+        required.extend(self.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         match &self.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,

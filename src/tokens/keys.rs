@@ -111,10 +111,19 @@ impl KeyRing {
         if !self.may_reload() {
             return Err(TokenError::Invalid);
         }
+        self.reload().await?;
+        self.keys().verifying.get(kid).cloned().ok_or(TokenError::Invalid)
+    }
+
+    /// Re-reads the key table: picks up a key rotated by the CLI or another instance.
+    pub async fn reload(&self) -> Result<(), TokenError> {
+        if self.algorithm == Algorithm::HS256 {
+            return Ok(());
+        }
         if let Some(keys) = load_ed25519(&self.db, self.keep_retired).await? {
             *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
         }
-        self.keys().verifying.get(kid).cloned().ok_or(TokenError::Invalid)
+        Ok(())
     }
 
     fn may_reload(&self) -> bool {
@@ -130,6 +139,14 @@ impl KeyRing {
     pub fn jwks(&self) -> Value {
         self.keys().jwks.clone()
     }
+}
+
+/// `authbridge keys rotate`: a new Ed25519 key signs from now on; the older ones are retired but
+/// stay published (and verify) until the tokens they signed have expired. Returns the new kid.
+pub async fn rotate(db: &DatabaseConnection) -> Result<String, TokenError> {
+    let new = store::keys::insert(db, generate_ed25519()?).await?;
+    store::keys::retire_all_but(db, &new.kid, Utc::now()).await?;
+    Ok(new.kid)
 }
 
 fn generate_ed25519() -> Result<NewSigningKey, TokenError> {

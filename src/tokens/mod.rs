@@ -1,10 +1,14 @@
-//! Our own tokens: JWT issue/verify (simplejwt-compatible claims) and the signing key ring.
+//! Our own tokens: JWT issue/verify (simplejwt-compatible claims), the signing key ring, the
+//! refresh-token lifecycle and DRF opaque tokens.
 
 mod jwt;
 mod keys;
+mod opaque;
+mod sessions;
 
-pub use jwt::{Claims, IssuedPair, TokenType, Tokens};
-pub use keys::KeyRing;
+pub use jwt::{Claims, TokenType, Tokens};
+pub use keys::{KeyRing, rotate as rotate_signing_key};
+pub use sessions::{IssuedPair, Refreshed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -16,6 +20,9 @@ pub enum TokenError {
     /// A refresh token presented as an access token, or the reverse.
     #[error("wrong token type")]
     WrongType,
+    /// Blacklisted: logged out, spent by rotation, or revoked with its family or user.
+    #[error("token is blacklisted")]
+    Revoked,
     #[error("cannot sign: {0}")]
     Signing(jsonwebtoken::errors::Error),
     #[error(transparent)]

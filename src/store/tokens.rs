@@ -1,0 +1,152 @@
+//! Refresh-token rows (rotation, families, blacklist) and hashed opaque tokens.
+
+use chrono::{DateTime, Utc};
+use entity::{auth_token, refresh_token};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
+};
+
+use super::{StoreError, is_unique_violation};
+
+pub struct NewRefresh<'a> {
+    pub jti: &'a str,
+    pub user_id: i32,
+    pub family: &'a str,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert_refresh(
+    db: &impl ConnectionTrait,
+    new: NewRefresh<'_>,
+) -> Result<refresh_token::Model, StoreError> {
+    Ok(refresh_token::ActiveModel {
+        jti: Set(new.jti.to_owned()),
+        user_id: Set(new.user_id),
+        family: Set(new.family.to_owned()),
+        issued_at: Set(new.issued_at),
+        expires_at: Set(new.expires_at),
+        rotated_at: Set(None),
+        replaced_by: Set(None),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Records a refresh token we signed but never stored (one made by a simplejwt deployment sharing
+/// the HS256 key): a family of its own. A concurrent insert of the same jti is not an error.
+pub async fn adopt_refresh(db: &impl ConnectionTrait, new: NewRefresh<'_>) -> Result<refresh_token::Model, StoreError> {
+    let jti = new.jti.to_owned();
+    match insert_refresh(db, new).await {
+        Err(StoreError::Db(e)) if is_unique_violation(&e) => find_refresh(db, &jti)
+            .await?
+            .ok_or(StoreError::NotFound("refresh token")),
+        other => other,
+    }
+}
+
+pub async fn find_refresh(db: &impl ConnectionTrait, jti: &str) -> Result<Option<refresh_token::Model>, StoreError> {
+    Ok(refresh_token::Entity::find()
+        .filter(refresh_token::Column::Jti.eq(jti))
+        .one(db)
+        .await?)
+}
+
+/// Marks `jti` as spent by rotation to `successor`, only if it is still live. True when this call
+/// won: of concurrent refreshes of one token exactly one gets `true`.
+pub async fn claim_rotation(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    successor: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let result = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RotatedAt, Expr::value(now))
+        .col_expr(refresh_token::Column::ReplacedBy, Expr::value(successor))
+        .filter(refresh_token::Column::Jti.eq(jti))
+        .filter(refresh_token::Column::RotatedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+fn revoke(condition: Condition, now: DateTime<Utc>) -> sea_orm::UpdateMany<refresh_token::Entity> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(condition)
+        .filter(refresh_token::Column::RevokedAt.is_null())
+}
+
+pub async fn revoke_refresh(db: &impl ConnectionTrait, jti: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    revoke(Condition::all().add(refresh_token::Column::Jti.eq(jti)), now)
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_family(db: &impl ConnectionTrait, family: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(
+        revoke(Condition::all().add(refresh_token::Column::Family.eq(family)), now)
+            .exec(db)
+            .await?
+            .rows_affected,
+    )
+}
+
+/// Blacklists every refresh token of the user and deletes their opaque tokens.
+pub async fn revoke_user(db: &impl ConnectionTrait, user_id: i32, now: DateTime<Utc>) -> Result<(), StoreError> {
+    revoke(Condition::all().add(refresh_token::Column::UserId.eq(user_id)), now)
+        .exec(db)
+        .await?;
+    delete_user_auth_tokens(db, user_id).await
+}
+
+/// Deletes refresh rows that expired before `before`: a token that old fails on `exp` anyway.
+pub async fn purge_expired(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(refresh_token::Entity::delete_many()
+        .filter(refresh_token::Column::ExpiresAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+pub async fn insert_auth_token(db: &impl ConnectionTrait, key_hash: &str, user_id: i32) -> Result<(), StoreError> {
+    auth_token::ActiveModel {
+        key_hash: Set(key_hash.to_owned()),
+        user_id: Set(user_id),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_auth_token(
+    db: &impl ConnectionTrait,
+    key_hash: &str,
+) -> Result<Option<auth_token::Model>, StoreError> {
+    Ok(auth_token::Entity::find()
+        .filter(auth_token::Column::KeyHash.eq(key_hash))
+        .one(db)
+        .await?)
+}
+
+pub async fn delete_auth_token(db: &impl ConnectionTrait, key_hash: &str) -> Result<(), StoreError> {
+    auth_token::Entity::delete_many()
+        .filter(auth_token::Column::KeyHash.eq(key_hash))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_user_auth_tokens(db: &impl ConnectionTrait, user_id: i32) -> Result<(), StoreError> {
+    auth_token::Entity::delete_many()
+        .filter(auth_token::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
