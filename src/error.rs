@@ -191,6 +191,8 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::NotFound(what) => ApiError::not_found(code::NOT_FOUND, format!("{what} not found.")),
             StoreError::Conflict(_) | StoreError::Unavailable(_) => ApiError::unavailable(&e),
+            // Lock contention is the database's weather, not our bug: ask for a retry.
+            StoreError::Db(_) if e.is_transient() => ApiError::unavailable(&e),
             StoreError::Db(_) | StoreError::Corrupt(_) => ApiError::internal(&e),
         }
     }
@@ -201,7 +203,8 @@ impl From<TokenError> for ApiError {
         match e {
             TokenError::Invalid | TokenError::Expired | TokenError::WrongType => ApiError::token_not_valid(),
             TokenError::Revoked => ApiError::unauthorized(code::TOKEN_NOT_VALID, "Token is blacklisted"),
-            TokenError::Signing(_) | TokenError::Store(_) => ApiError::internal(&e),
+            TokenError::Store(e) => e.into(),
+            TokenError::Signing(_) => ApiError::internal(&e),
         }
     }
 }

@@ -42,6 +42,13 @@ impl From<DbErr> for StoreError {
     }
 }
 
+impl StoreError {
+    /// A deadlock, busy file or serialization failure: the same request may succeed if retried.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Db(e) if is_retryable(e) && !is_unique_violation(e))
+    }
+}
+
 /// True for errors a retry of the whole transaction may cure: a unique-key race, a deadlock, a
 /// busy SQLite file or a serialization failure.
 pub(crate) fn is_retryable(e: &DbErr) -> bool {

@@ -81,7 +81,8 @@ impl KeyRing {
             db,
             keep_retired: settings.refresh_token_lifetime.max(settings.access_token_lifetime),
             current: RwLock::new(Arc::new(keys)),
-            last_reload: Mutex::new(Instant::now()),
+            // "Long ago", so the first unknown kid may reload at once.
+            last_reload: Mutex::new(Instant::now().checked_sub(RELOAD_INTERVAL).unwrap_or_else(Instant::now)),
         })
     }
 

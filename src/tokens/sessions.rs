@@ -70,7 +70,8 @@ impl Tokens {
                         user_id: claims.user_id,
                         family: &new_family(),
                         issued_at: timestamp(claims.iat),
-                        expires_at: timestamp(claims.exp),
+                        // The row only steers purging; bound it so any `exp` fits every backend.
+                        expires_at: timestamp(claims.exp).min(at(Utc::now(), self.refresh_lifetime)),
                     },
                 )
                 .await?
@@ -83,7 +84,24 @@ impl Tokens {
     }
 
     /// simplejwt `TokenRefreshView` with `ROTATE_REFRESH_TOKENS` and `BLACKLIST_AFTER_ROTATION`.
+    /// A deadlock between concurrent rotations (MariaDB) is retried a few times.
     pub async fn refresh(&self, token: &str) -> Result<Refreshed, TokenError> {
+        let mut attempt = 0;
+        loop {
+            match self.refresh_once(token).await {
+                Err(TokenError::Store(e)) if e.is_transient() && attempt < 4 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        5 * attempt + rand::random::<u64>() % 10,
+                    ))
+                    .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn refresh_once(&self, token: &str) -> Result<Refreshed, TokenError> {
         let claims = self.verify(token, TokenType::Refresh).await?;
         let mut row = self.row_of(&claims).await?;
         if row.revoked_at.is_some() {

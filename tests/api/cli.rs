@@ -93,3 +93,87 @@ fn a_kakao_app_without_an_app_id_and_a_bad_config_value_are_refused_with_the_rea
         "a typo is named: {text}"
     );
 }
+
+#[test]
+fn createsuperuser_token_create_keys_rotate_and_flush_work_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_authbridge"));
+        command
+            .args(args)
+            .env("AUTHBRIDGE_DATABASE_URL", &db)
+            .env("RUST_LOG", "warn");
+        if let Some(p) = password {
+            command.env("DJANGO_SUPERUSER_PASSWORD", p);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (ok, _, err) = run(
+        &[
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            "admin",
+            "--email",
+            "a@x.io",
+        ],
+        None,
+    );
+    assert!(!ok && err.contains("DJANGO_SUPERUSER_PASSWORD"), "{err}");
+    let (ok, out, err) = run(
+        &[
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            "admin",
+            "--email",
+            "a@x.io",
+        ],
+        Some("pw-0123456789"),
+    );
+    assert!(ok && out.contains("superuser admin created"), "{out}{err}");
+    let (ok, _, err) = run(
+        &["createsuperuser", "--noinput", "--username", "admin"],
+        Some("pw-0123456789"),
+    );
+    assert!(!ok && err.contains("username"), "a taken username is refused: {err}");
+
+    let (ok, first, err) = run(&["token", "create", "admin"], None);
+    assert!(ok && first.len() == 40, "{first}{err}");
+    let (ok, second, _) = run(&["token", "create", "admin", "-r"], None);
+    assert!(ok && second.len() == 40 && second != first);
+    let (ok, _, err) = run(&["token", "create", "nobody"], None);
+    assert!(!ok && err.contains("nobody"), "{err}");
+
+    let (ok, out, err) = run(&["keys", "rotate"], None);
+    assert!(ok && out.starts_with("new signing key"), "{out}{err}");
+    let (ok, out, _) = run(&["token", "flush-expired"], None);
+    assert!(ok && out.contains("expired refresh tokens deleted"), "{out}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let conn = authbridge::store::connect(&db.clone().into(), 1).await.unwrap();
+        let tokens = entity::auth_token::Entity::find().count(&conn).await.unwrap();
+        assert_eq!(tokens, 1, "-r replaced the first key");
+        let active = entity::signing_key::Entity::find()
+            .filter(entity::signing_key::Column::RetiredAt.is_null())
+            .count(&conn)
+            .await
+            .unwrap();
+        let all = entity::signing_key::Entity::find().count(&conn).await.unwrap();
+        assert_eq!((active, all), (1, 2), "one signing key, the old one retired but kept");
+        let admin = authbridge::store::users::find_by_login(&conn, "admin")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(admin.is_staff && admin.is_superuser && admin.password.starts_with("argon2$argon2id$"));
+    });
+}

@@ -283,6 +283,71 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("request")
     }
 
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn refresh(&self, refresh: &str) -> reqwest::Response {
+        self.post_json("/rest-auth/token/refresh/", &serde_json::json!({ "refresh": refresh }))
+            .await
+    }
+
+    pub async fn logout(&self, refresh: &str) -> reqwest::Response {
+        self.post_json("/rest-auth/logout/", &serde_json::json!({ "refresh": refresh }))
+            .await
+    }
+
+    /// A local user with a password, as `authbridge createsuperuser` makes one.
+    pub async fn create_local_user(&self, username: &str, email: &str, password: &str) -> entity::user::Model {
+        let password_hash = authbridge::password::hash(&SecretString::from(password.to_owned()))
+            .await
+            .unwrap();
+        self.insert_user_with_hash(username, email, password_hash).await
+    }
+
+    pub async fn insert_user_with_hash(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: String,
+    ) -> entity::user::Model {
+        store::users::insert_local(
+            &self.db,
+            store::users::NewLocalUser {
+                username,
+                email,
+                password_hash,
+                is_staff: false,
+                is_superuser: false,
+            },
+        )
+        .await
+        .expect("user inserted")
+    }
+
+    /// Signs `claims` with the app's newest Ed25519 key, read from its database.
+    pub async fn sign_with_app_key(&self, claims: &Value) -> String {
+        use base64::Engine;
+        use sea_orm::{EntityTrait, QueryOrder};
+        let key = entity::signing_key::Entity::find()
+            .order_by_desc(entity::signing_key::Column::Id)
+            .one(&self.db)
+            .await
+            .unwrap()
+            .expect("a signing key");
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&key.private_key)
+            .unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(key.kid);
+        jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap()
+    }
+
     /// Signs in a new Kakao user and returns the login body.
     pub async fn login_new_kakao_user(&self, kakao_id: i64) -> Value {
         let token = format!("token-{kakao_id}");

@@ -11,25 +11,14 @@ use crate::helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app
 
 on_every_backend!(keys_survive_a_restart_and_a_second_instance_accepts_the_tokens);
 
-fn payload(token: &str) -> Value {
+pub fn payload(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
-fn header(token: &str) -> Value {
+pub fn header(token: &str) -> Value {
     let part = token.split('.').next().unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-}
-
-/// Signs `claims` with the app's real Ed25519 key, read from its database.
-async fn sign_with_app_key(app: &TestApp, claims: &Value) -> String {
-    let key = signing_key::Entity::find().one(&app.db).await.unwrap().unwrap();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(&key.private_key)
-        .unwrap();
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(key.kid);
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&der)).unwrap()
 }
 
 fn now() -> i64 {
@@ -77,11 +66,9 @@ async fn issued_tokens_carry_simplejwt_claims_and_a_kid() {
 async fn a_token_signed_by_us_with_our_claims_is_accepted() {
     let app = spawn_app(Backend::Sqlite).await;
     let pk = app.login_new_kakao_user(1).await["user"]["pk"].clone();
-    let token = sign_with_app_key(
-        &app,
-        &json!({"token_type": "access", "exp": now() + 60, "iat": now(), "jti": "x", "user_id": pk}),
-    )
-    .await;
+    let token = app
+        .sign_with_app_key(&json!({"token_type": "access", "exp": now() + 60, "iat": now(), "jti": "x", "user_id": pk}))
+        .await;
     assert_eq!(
         app.get_user("Bearer", &token).await.status(),
         200,
@@ -148,17 +135,15 @@ async fn a_bad_signature_an_unknown_kid_and_an_expired_token_are_rejected() {
         assert_rejected(&app, &token, &format!("foreign key with kid {kid:?}")).await;
     }
 
-    let expired = sign_with_app_key(
-        &app,
-        &json!({"token_type": "access", "exp": now() - 5, "iat": now() - 305, "jti": "x", "user_id": pk}),
-    )
-    .await;
+    let expired = app
+        .sign_with_app_key(
+            &json!({"token_type": "access", "exp": now() - 5, "iat": now() - 305, "jti": "x", "user_id": pk}),
+        )
+        .await;
     assert_rejected(&app, &expired, "expired").await;
-    let no_exp = sign_with_app_key(
-        &app,
-        &json!({"token_type": "access", "iat": now(), "jti": "x", "user_id": pk}),
-    )
-    .await;
+    let no_exp = app
+        .sign_with_app_key(&json!({"token_type": "access", "iat": now(), "jti": "x", "user_id": pk}))
+        .await;
     assert_rejected(&app, &no_exp, "without exp").await;
 }
 

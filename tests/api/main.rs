@@ -4,7 +4,9 @@ mod helpers;
 
 mod bad_input;
 mod cli;
+mod compat;
 mod fake_kakao;
 mod jwt;
 mod operations;
 mod social_login;
+mod token_lifecycle;
