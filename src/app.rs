@@ -13,7 +13,7 @@ use poem::{
     endpoint::make_sync,
     http::{HeaderValue, Uri, header},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::SensitiveHeader,
+    middleware::{CatchPanic, PanicHandler, SensitiveHeader},
     web::Html,
 };
 use tracing::Instrument;
@@ -133,10 +133,28 @@ pub fn route(state: AppState) -> impl Endpoint {
         )
         .nest("/", api::spec::service())
         .with(sensitive)
+        .with(CatchPanic::new().with_handler(PanicToJson))
         .catch_all_error(render_poem_error)
         .around(trim_trailing_slash)
         .around(request_span)
         .data(state)
+}
+
+/// A panic is our bug: logged with an id, answered as any other 500 (JSON, no detail).
+#[derive(Clone)]
+struct PanicToJson;
+
+impl PanicHandler for PanicToJson {
+    type Response = Response;
+
+    fn get_response(&self, err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        let message = err
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        crate::error::ApiError::internal(&format!("panic: {message}")).into_response()
+    }
 }
 
 /// Django paths end with `/`, poem-openapi routes them without it (see `api::spec`): both forms
@@ -169,8 +187,15 @@ async fn request_span<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
     let span = tracing::info_span!("request", request_id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
+    let path = req.uri().path().to_owned();
     async move {
         let mut response = next.call(req).await.map(IntoResponse::into_response)?;
+        // RFC 9110 15.5.6: a 405 lists what is allowed.
+        if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+            && let Some(allow) = api::spec::allowed_methods(&path).and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::debug!(status = response.status().as_u16(), elapsed_ms, "request finished");
         if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -33,6 +33,8 @@ pub struct Settings {
     pub kakao_api_base: Url,
     /// Base URL of Kakao's auth host (`kauth`).
     pub kakao_auth_base: Url,
+    /// `iss` required of Kakao id_tokens.
+    pub kakao_issuer: String,
     /// Total time allowed for all provider calls of one login (`5s`, `500ms`).
     #[serde(with = "humantime_serde")]
     pub provider_timeout: Duration,
@@ -120,6 +122,7 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             kakao_api_base: Url::parse("https://kapi.kakao.com").expect("static URL"),
             kakao_auth_base: Url::parse("https://kauth.kakao.com").expect("static URL"),
+            kakao_issuer: "https://kauth.kakao.com".into(),
             provider_timeout: Duration::from_secs(5),
             provider_connect_timeout: Duration::from_secs(2),
             jwt_algorithm: JwtAlgorithm::EdDSA,

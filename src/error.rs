@@ -32,6 +32,8 @@ pub mod code {
     pub const INVALID_PROVIDER_TOKEN: &str = "invalid_provider_token";
     pub const PROVIDER_UNAVAILABLE: &str = "provider_unavailable";
     pub const PROVIDER_TIMEOUT: &str = "provider_timeout";
+    pub const PROVIDER_MISCONFIGURED: &str = "provider_misconfigured";
+    pub const INVALID_PROVIDER_CODE: &str = "invalid_provider_code";
     pub const EMAIL_IN_USE: &str = "email_in_use";
     pub const USER_INACTIVE: &str = "user_inactive";
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
@@ -97,7 +99,13 @@ fn body(code: &str, detail: impl Into<String>) -> Json<ErrorBody> {
 impl ApiError {
     /// A 400 with one field error (`field` = `non_field_errors` for the body as a whole).
     pub fn field(code: &str, field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
+        let mut message = message.into();
+        let mut field = field;
+        // A body field named like a key of the error body itself cannot be listed beside them.
+        if field == "code" || field == "detail" {
+            message = format!("{field}: {message}");
+            field = "non_field_errors";
+        }
         let detail = if field == "non_field_errors" {
             message.clone()
         } else {
@@ -168,6 +176,24 @@ impl From<ProviderError> for ApiError {
                 ApiError::GatewayTimeout(body(
                     code::PROVIDER_TIMEOUT,
                     "The identity provider did not answer in time.",
+                ))
+            }
+            ProviderError::CodeRejected(message) => {
+                ApiError::field(code::INVALID_PROVIDER_CODE, "non_field_errors", message)
+            }
+            ProviderError::IdTokenMismatch => ApiError::field(
+                code::INVALID_PROVIDER_TOKEN,
+                "non_field_errors",
+                "The id_token and the access_token belong to different accounts.",
+            ),
+            ProviderError::Misconfigured(reason) => {
+                tracing::error!(
+                    reason,
+                    "the provider refused this server's app credentials: check the social app"
+                );
+                ApiError::BadGateway(body(
+                    code::PROVIDER_MISCONFIGURED,
+                    "The identity provider refused this server's credentials.",
                 ))
             }
             ProviderError::Unavailable(reason) => {

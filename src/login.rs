@@ -6,14 +6,25 @@ use secrecy::SecretString;
 
 use crate::{
     error::{ApiError, code},
+    providers::{CodeGrant, Provider, ProviderError, ProviderUser},
     state::AppState,
     store,
+    store::social::SocialApp,
     tokens::IssuedPair,
 };
 
 /// What the client proved it holds, parsed once at the edge.
 pub enum Credential {
-    AccessToken(SecretString),
+    /// A provider access token, optionally with the id_token of the same login.
+    AccessToken {
+        token: SecretString,
+        id_token: Option<SecretString>,
+        nonce: Option<String>,
+    },
+    /// An authorization code to exchange at the provider.
+    Code { grant: CodeGrant, nonce: Option<String> },
+    /// An OIDC id_token alone, verified locally against the provider's keys.
+    IdToken { token: SecretString, nonce: Option<String> },
 }
 
 #[tracing::instrument(skip_all, fields(provider = provider_id, site_id, user_id = tracing::field::Empty))]
@@ -28,7 +39,18 @@ pub async fn social_login(
         .await?
         .ok_or_else(not_configured)?;
     let account = match credential {
-        Credential::AccessToken(token) => provider.verify_access_token(&app, &token).await?,
+        Credential::AccessToken { token, id_token, nonce } => {
+            let account = provider.verify_access_token(&app, &token).await?;
+            check_id_token(provider.as_ref(), &app, id_token, nonce.as_deref(), &account).await?;
+            account
+        }
+        Credential::Code { grant, nonce } => {
+            let tokens = provider.exchange_code(&app, &grant).await?;
+            let account = provider.verify_access_token(&app, &tokens.access_token).await?;
+            check_id_token(provider.as_ref(), &app, tokens.id_token, nonce.as_deref(), &account).await?;
+            account
+        }
+        Credential::IdToken { token, nonce } => provider.verify_id_token(&app, &token, nonce.as_deref()).await?,
     };
     let user = store::social::upsert_login(&state.db, provider_id, &account).await?;
     tracing::Span::current().record("user_id", user.id);
@@ -38,6 +60,22 @@ pub async fn social_login(
     let pair = state.tokens.start_session(user.id).await?;
     tracing::info!("social login");
     Ok((user, pair))
+}
+
+/// An id_token that comes with an access token must be valid and name the same account.
+async fn check_id_token(
+    provider: &dyn Provider,
+    app: &SocialApp,
+    id_token: Option<SecretString>,
+    nonce: Option<&str>,
+    account: &ProviderUser,
+) -> Result<(), ApiError> {
+    let Some(id_token) = id_token else { return Ok(()) };
+    let claimed = provider.verify_id_token(app, &id_token, nonce).await?;
+    if claimed.uid != account.uid {
+        return Err(ProviderError::IdTokenMismatch.into());
+    }
+    Ok(())
 }
 
 fn not_configured() -> ApiError {

@@ -3,7 +3,6 @@
 
 use poem::{Request, RequestBody, Result, error::ReadBodyError, http::StatusCode};
 use poem_openapi::{
-    ApiRequest,
     payload::{ParsePayload, Payload},
     registry::{MetaSchemaRef, Registry},
     types::Type,
@@ -16,16 +15,53 @@ use crate::{
 };
 
 /// A request body as JSON or as `application/x-www-form-urlencoded`, same fields either way.
-#[derive(ApiRequest)]
-pub enum Body<T: Type + DeserializeOwned + Send + Sync> {
+/// The spec lists JSON only: generators given two media types for one schema pick the form
+/// (openapi-python-client), so the form is documented in the description instead.
+pub enum Body<T> {
     Json(JsonBody<T>),
     Form(FormBody<T>),
 }
 
-impl<T: Type + DeserializeOwned + Send + Sync> Body<T> {
+impl<T> Body<T> {
     pub fn into_inner(self) -> T {
         match self {
             Body::Json(JsonBody(v)) | Body::Form(FormBody(v)) => v,
+        }
+    }
+}
+
+impl<'a, T: Type + DeserializeOwned + Send + Sync> poem_openapi::ApiExtractor<'a> for Body<T> {
+    const TYPES: &'static [poem_openapi::ApiExtractorType] = &[poem_openapi::ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<poem_openapi::registry::MetaRequest> {
+        Some(poem_openapi::registry::MetaRequest {
+            description: Some("JSON; `application/x-www-form-urlencoded` with the same fields is accepted too."),
+            content: vec![poem_openapi::registry::MetaMediaType {
+                content_type: <JsonBody<T> as Payload>::CONTENT_TYPE,
+                schema: T::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _opts: poem_openapi::ExtractParamOptions<()>,
+    ) -> Result<Self> {
+        let content_type = request.content_type().unwrap_or_default();
+        if <JsonBody<T> as Payload>::check_content_type(content_type) {
+            Ok(Body::Json(JsonBody::from_request(request, body).await?))
+        } else if <FormBody<T> as Payload>::check_content_type(content_type) {
+            Ok(Body::Form(FormBody::from_request(request, body).await?))
+        } else {
+            Err(poem::Error::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))
         }
     }
 }

@@ -19,11 +19,36 @@ pub enum StatusReply {
     Ok(Json<StatusResponse>),
 }
 
+/// One public key (RFC 8037 OKP, Ed25519).
+#[derive(Debug, Object)]
+pub struct Jwk {
+    /// `OKP`.
+    pub kty: String,
+    /// `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url.
+    pub x: String,
+    /// Key id, as in the tokens' `kid` header.
+    pub kid: String,
+    /// `EdDSA`.
+    pub alg: String,
+    /// `sig`.
+    #[oai(rename = "use")]
+    pub use_: String,
+}
+
+/// RFC 7517 JSON Web Key Set.
+#[derive(Debug, Object)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
 #[derive(ApiResponse)]
 pub enum JwksReply {
-    /// RFC 7517 JSON Web Key Set of the public keys that verify our tokens (empty with HS256).
+    /// The public keys that verify our tokens: the signing key and retired keys whose tokens may
+    /// still be alive. Empty with HS256.
     #[oai(status = 200)]
-    Ok(Json<serde_json::Value>),
+    Ok(Json<JwkSet>),
 }
 
 fn ok() -> StatusReply {
@@ -53,6 +78,14 @@ impl MetaApi {
         tag = "ApiTags::Tokens"
     )]
     async fn jwks(&self, state: poem::web::Data<&AppState>) -> JwksReply {
-        JwksReply::Ok(Json(state.tokens.keys().jwks()))
+        let keys = state.tokens.keys().public_keys().into_iter().map(|(kid, x)| Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x,
+            kid,
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+        });
+        JwksReply::Ok(Json(JwkSet { keys: keys.collect() }))
     }
 }

@@ -5,28 +5,46 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{ApiTags, Body, UserResponse, current_site_id};
 use crate::{
     error::{ApiError, code},
     login::{self, Credential},
+    providers::CodeGrant,
     state::AppState,
     tokens::IssuedPair,
 };
 
 pub struct SocialApi;
 
-/// Exactly one credential: `access_token`, `code`, or `id_token` (api.md 3).
+/// Exactly one credential: `access_token` (+ optional `id_token`), `code` (+ `code_verifier`,
+/// `redirect_uri`), or `id_token` alone (api.md 3).
 #[derive(Object, Deserialize)]
 #[oai(example)]
 pub struct SocialLoginRequest {
     /// Access token the app got from the provider's SDK (Kakao: `OAuthToken.accessToken`).
+    #[oai(skip_serializing_if_is_none)]
     pub access_token: Option<String>,
-    /// Authorization code to exchange at the provider. Not accepted yet (issue #6): send `access_token`.
+    /// Authorization code to exchange at the provider's token endpoint.
+    #[oai(skip_serializing_if_is_none)]
     pub code: Option<String>,
-    /// OIDC id_token. Not checked yet (issue #6): alone it is refused; beside `access_token` it is ignored.
+    /// PKCE verifier of the code (S256).
+    #[oai(skip_serializing_if_is_none)]
+    pub code_verifier: Option<String>,
+    /// Redirect URI the code was issued for.
+    #[oai(skip_serializing_if_is_none)]
+    pub redirect_uri: Option<String>,
+    /// dj-rest-auth's name for `redirect_uri`.
+    #[oai(skip_serializing_if_is_none)]
+    pub callback_url: Option<String>,
+    /// OIDC id_token: alone, or beside `access_token` (then it must name the same account).
+    #[oai(skip_serializing_if_is_none)]
     pub id_token: Option<String>,
+    /// The raw nonce sent to the provider's authorize endpoint; the id_token must echo it.
+    #[oai(skip_serializing_if_is_none)]
+    pub nonce: Option<String>,
 }
 
 impl poem_openapi::types::Example for SocialLoginRequest {
@@ -34,20 +52,39 @@ impl poem_openapi::types::Example for SocialLoginRequest {
         Self {
             access_token: Some("<kakao access token>".into()),
             code: None,
+            code_verifier: None,
+            redirect_uri: None,
+            callback_url: None,
             id_token: None,
+            nonce: None,
         }
     }
 }
 
-// Hand-written so that no token ever reaches a log through `{:?}`.
+// Hand-written so that no token or code ever reaches a log through `{:?}`.
 impl fmt::Debug for SocialLoginRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mask = |v: &Option<String>| v.as_ref().map(|_| "***");
         f.debug_struct("SocialLoginRequest")
             .field("access_token", &mask(&self.access_token))
             .field("code", &mask(&self.code))
+            .field("code_verifier", &mask(&self.code_verifier))
+            .field(
+                "redirect_uri",
+                &self.redirect_uri.as_ref().or(self.callback_url.as_ref()),
+            )
             .field("id_token", &mask(&self.id_token))
+            .field("nonce", &mask(&self.nonce))
             .finish()
+    }
+}
+
+/// A present, non-blank value, or a 400 naming the field.
+fn secret_field(value: Option<String>, field: &str) -> Result<Option<SecretString>, ApiError> {
+    match value {
+        Some(v) if v.trim().is_empty() => Err(ApiError::field(code::INVALID, field, "This field may not be blank.")),
+        Some(v) => Ok(Some(SecretString::from(v.trim().to_owned()))),
+        None => Ok(None),
     }
 }
 
@@ -55,20 +92,31 @@ impl TryFrom<SocialLoginRequest> for Credential {
     type Error = ApiError;
 
     fn try_from(req: SocialLoginRequest) -> Result<Self, ApiError> {
-        let blank = |field: &str| ApiError::field(code::INVALID, field, "This field may not be blank.");
-        match (req.access_token, req.code, req.id_token) {
+        let access_token = secret_field(req.access_token, "access_token")?;
+        let code_value = secret_field(req.code, "code")?;
+        let id_token = secret_field(req.id_token, "id_token")?;
+        let nonce = req.nonce.filter(|n| !n.is_empty());
+        match (access_token, code_value, id_token) {
             (Some(_), Some(_), _) => Err(ApiError::field(
                 code::INVALID,
                 "non_field_errors",
                 "Send either access_token or code, not both.",
             )),
-            (Some(token), None, _) if token.trim().is_empty() => Err(blank("access_token")),
-            (Some(token), None, _) => Ok(Credential::AccessToken(token.trim().to_owned().into())),
-            (None, Some(_), _) | (None, None, Some(_)) => Err(ApiError::field(
+            (Some(token), None, id_token) => Ok(Credential::AccessToken { token, id_token, nonce }),
+            (None, Some(code), None) => Ok(Credential::Code {
+                grant: CodeGrant {
+                    code,
+                    code_verifier: secret_field(req.code_verifier, "code_verifier")?,
+                    redirect_uri: req.redirect_uri.or(req.callback_url).filter(|u| !u.is_empty()),
+                },
+                nonce,
+            }),
+            (None, Some(_), Some(_)) => Err(ApiError::field(
                 code::INVALID,
                 "non_field_errors",
-                "Only access_token login is available on this server version.",
+                "Send either code or id_token, not both: the code's own id_token is checked.",
             )),
+            (None, None, Some(token)) => Ok(Credential::IdToken { token, nonce }),
             (None, None, None) => Err(ApiError::field(
                 code::INVALID,
                 "non_field_errors",

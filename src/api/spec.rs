@@ -62,3 +62,40 @@ fn add_django_slashes(spec: &mut Value) {
             .collect();
     }
 }
+
+/// Path templates of the document with their methods, for the `Allow` header of a 405.
+static ALLOWED: std::sync::LazyLock<Vec<(Vec<String>, String)>> = std::sync::LazyLock::new(|| {
+    let spec: Value = serde_json::from_str(&service().spec()).unwrap_or_default();
+    let Some(paths) = spec["paths"].as_object() else {
+        return Vec::new();
+    };
+    paths
+        .iter()
+        .map(|(path, item)| {
+            let methods: Vec<String> = item
+                .as_object()
+                .map(|ops| ops.keys().map(|m| m.to_uppercase()).collect())
+                .unwrap_or_default();
+            (segments(path), methods.join(", "))
+        })
+        .collect()
+});
+
+fn segments(path: &str) -> Vec<String> {
+    path.trim_matches('/').split('/').map(str::to_owned).collect()
+}
+
+/// The methods the document allows on `path` (`{param}` segments match anything).
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    let wanted = segments(path);
+    ALLOWED
+        .iter()
+        .find(|(template, _)| {
+            template.len() == wanted.len()
+                && template
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')))
+        })
+        .map(|(_, methods)| methods.as_str())
+}

@@ -8,13 +8,16 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::{Provider, ProviderError, ProviderUser};
+use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser, oauth, oidc::JwksCache};
 use crate::{config::Settings, store::social::SocialApp};
 
 pub struct Kakao {
     http: reqwest::Client,
     api_base: Url,
+    auth_base: Url,
+    issuer: String,
     timeout: Duration,
+    jwks: JwksCache,
 }
 
 /// `/v1/user/access_token_info`; `appId` is the deprecated camelCase alias (kakao-api.md §2).
@@ -33,10 +36,18 @@ struct KakaoErrorBody {
 
 impl Kakao {
     pub fn new(settings: &Settings, http: reqwest::Client) -> Self {
+        let jwks_url = settings
+            .kakao_auth_base
+            .join("/.well-known/jwks.json")
+            .map(String::from)
+            .unwrap_or_default();
         Self {
             http,
             api_base: settings.kakao_api_base.clone(),
+            auth_base: settings.kakao_auth_base.clone(),
+            issuer: settings.kakao_issuer.clone(),
             timeout: settings.provider_timeout,
+            jwks: JwksCache::new(jwks_url),
         }
     }
 
@@ -113,6 +124,57 @@ impl Provider for Kakao {
             ));
         }
         Ok(user)
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = "kakao"))]
+    async fn exchange_code(&self, app: &SocialApp, grant: &CodeGrant) -> Result<ProviderTokens, ProviderError> {
+        let url = self
+            .auth_base
+            .join("/oauth/token")
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        oauth::exchange_code(
+            &self.http,
+            url.as_str(),
+            &app.client_id,
+            &app.secret,
+            grant,
+            self.timeout,
+        )
+        .await
+    }
+
+    /// Kakao puts `email` in the id_token only when it is valid and verified (kakao-api.md 5.3);
+    /// the audience is whichever app key the client logged in with (REST, native or JS).
+    #[tracing::instrument(skip_all, fields(provider = "kakao"))]
+    async fn verify_id_token(
+        &self,
+        app: &SocialApp,
+        id_token: &SecretString,
+        nonce: Option<&str>,
+    ) -> Result<ProviderUser, ProviderError> {
+        let mut audiences = vec![app.client_id.clone()];
+        audiences.extend(app.client_keys.iter().cloned());
+        let verify = self
+            .jwks
+            .verify(&self.http, id_token.expose_secret(), &self.issuer, &audiences, nonce);
+        let (sub, claims) = tokio::time::timeout(self.timeout, verify)
+            .await
+            .map_err(|_| ProviderError::Timeout)??;
+        if sub.is_empty() || !sub.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ProviderError::InvalidToken);
+        }
+        let email = claims["email"].as_str().filter(|e| !e.is_empty()).map(str::to_owned);
+        let username_hint = claims["nickname"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned));
+        Ok(ProviderUser {
+            uid: sub,
+            email_verified: email.is_some(),
+            email,
+            username_hint,
+            extra_data: claims,
+        })
     }
 }
 

@@ -2,6 +2,8 @@
 //! Providers talk HTTP to the outside world and never touch the database.
 
 mod kakao;
+mod oauth;
+mod oidc;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -26,6 +28,28 @@ pub enum ProviderError {
     /// The provider failed (5xx, connection refused, unreadable answer).
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
+    /// The provider refused the authorization code (used, expired, redirect mismatch).
+    #[error("the provider refused the code: {0}")]
+    CodeRejected(String),
+    /// The provider refused *our* credentials (client secret, key): an operator must act.
+    #[error("the provider refused our app credentials: {0}")]
+    Misconfigured(String),
+    /// The id_token and the access token name different accounts.
+    #[error("the id_token belongs to another account")]
+    IdTokenMismatch,
+}
+
+/// An authorization code to exchange (+ PKCE verifier, + redirect URI when not the default).
+pub struct CodeGrant {
+    pub code: SecretString,
+    pub code_verifier: Option<SecretString>,
+    pub redirect_uri: Option<String>,
+}
+
+/// Tokens the provider's token endpoint returned.
+pub struct ProviderTokens {
+    pub access_token: SecretString,
+    pub id_token: Option<SecretString>,
 }
 
 /// The provider's account, as verified: what the upsert needs.
@@ -49,6 +73,17 @@ pub trait Provider: Send + Sync {
 
     /// Verifies an access token that a client got from the provider, for `app`.
     async fn verify_access_token(&self, app: &SocialApp, token: &SecretString) -> Result<ProviderUser, ProviderError>;
+
+    /// Exchanges an authorization code at the provider's token endpoint.
+    async fn exchange_code(&self, app: &SocialApp, grant: &CodeGrant) -> Result<ProviderTokens, ProviderError>;
+
+    /// Verifies an OIDC id_token issued for one of `app`'s client keys.
+    async fn verify_id_token(
+        &self,
+        app: &SocialApp,
+        id_token: &SecretString,
+        nonce: Option<&str>,
+    ) -> Result<ProviderUser, ProviderError>;
 }
 
 /// Providers by id; built once at start-up.

@@ -13,7 +13,6 @@ use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
 
 use super::TokenError;
 use crate::{
@@ -38,7 +37,8 @@ struct Keys {
     signing_kid: Option<String>,
     /// HS256: the one shared key under `""`; EdDSA: by kid.
     verifying: HashMap<String, DecodingKey>,
-    jwks: Value,
+    /// (kid, base64url public key) of every published Ed25519 key.
+    public: Vec<(String, String)>,
 }
 
 impl KeyRing {
@@ -55,7 +55,7 @@ impl KeyRing {
                     signing: EncodingKey::from_secret(secret),
                     signing_kid: None,
                     verifying: HashMap::from([(String::new(), DecodingKey::from_secret(secret))]),
-                    jwks: json!({"keys": []}),
+                    public: Vec::new(),
                 }
             }
             (JwtAlgorithm::HS256, None) => {
@@ -136,9 +136,10 @@ impl KeyRing {
         true
     }
 
-    /// RFC 7517 key set of the public keys (empty with HS256: a shared secret is never published).
-    pub fn jwks(&self) -> Value {
-        self.keys().jwks.clone()
+    /// (kid, base64url `x`) of the public Ed25519 keys; empty with HS256, whose shared secret is
+    /// never published.
+    pub fn public_keys(&self) -> Vec<(String, String)> {
+        self.keys().public.clone()
     }
 }
 
@@ -174,20 +175,18 @@ async fn load_ed25519(db: &DatabaseConnection, keep_retired: Duration) -> Result
         .decode(&active.private_key)
         .map_err(|e| StoreError::Corrupt(format!("signing key {}: {e}", active.kid)))?;
     let mut verifying = HashMap::new();
-    let mut jwks = Vec::new();
+    let mut published = Vec::new();
     for row in &rows {
         let public = URL_SAFE_NO_PAD
             .decode(&row.public_key)
             .map_err(|e| StoreError::Corrupt(format!("signing key {}: {e}", row.kid)))?;
         verifying.insert(row.kid.clone(), DecodingKey::from_ed_der(&public));
-        jwks.push(
-            json!({"kty": "OKP", "crv": "Ed25519", "x": row.public_key, "kid": row.kid, "alg": "EdDSA", "use": "sig"}),
-        );
+        published.push((row.kid.clone(), row.public_key.clone()));
     }
     Ok(Some(Keys {
         signing: EncodingKey::from_ed_der(&private),
         signing_kid: Some(active.kid.clone()),
         verifying,
-        jwks: json!({ "keys": jwks }),
+        public: published,
     }))
 }

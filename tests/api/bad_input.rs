@@ -57,7 +57,8 @@ async fn no_credential_both_credentials_or_a_blank_one_are_400s() {
         (json!({}), "non_field_errors"),
         (json!({"access_token": "a", "code": "b"}), "non_field_errors"),
         (json!({"access_token": "  "}), "access_token"),
-        (json!({"code": "b"}), "non_field_errors"),
+        (json!({"code": "b", "id_token": "c"}), "non_field_errors"),
+        (json!({"code": ""}), "non_field_errors"),
     ] {
         let body = assert_error(app.post_kakao_login(&request).await, 400, "invalid").await;
         assert!(body[field].is_array(), "{request} → {body}");
@@ -119,7 +120,9 @@ async fn an_oversized_body_is_a_413_with_or_without_content_length() {
 async fn unknown_paths_and_methods_get_json_errors() {
     let app = spawn_app(Backend::Sqlite).await;
     assert_error(app.get("/no/such/path/").await, 404, "not_found").await;
-    assert_error(app.get(LOGIN).await, 405, "method_not_allowed").await;
+    let wrong_method = app.get(LOGIN).await;
+    assert_eq!(wrong_method.headers()["allow"], "POST");
+    assert_error(wrong_method, 405, "method_not_allowed").await;
 }
 
 #[tokio::test]

@@ -1,0 +1,125 @@
+//! OIDC id_token verification against a provider's JWKS (kakao-api.md 5): RS256 only, `iss`,
+//! `aud` ∈ the app's client keys, `exp`/`iat` with a small leeway, `nonce` when the client sent
+//! one. The key set is cached: an unknown `kid` refetches it at most once a minute, and an outage
+//! of the JWKS endpoint does not stop logins while the cache holds the key.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use serde::Deserialize;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+use tokio::sync::RwLock;
+
+use super::ProviderError;
+
+const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+/// Clock skew tolerated on `exp`/`iat`.
+const LEEWAY_SECS: u64 = 30;
+
+pub struct JwksCache {
+    url: String,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+/// The claims we read; the whole payload is kept as `extra_data`.
+#[derive(Debug, Deserialize)]
+struct IdClaims {
+    sub: String,
+    iat: i64,
+    #[serde(default)]
+    nonce: Option<String>,
+}
+
+impl JwksCache {
+    pub fn new(url: String) -> Self {
+        Self {
+            url,
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: Mutex::new(None),
+        }
+    }
+
+    async fn key(&self, http: &reqwest::Client, kid: &str) -> Result<DecodingKey, ProviderError> {
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        let may_fetch = {
+            let mut last = self.last_fetch.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= REFETCH_INTERVAL);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if !may_fetch {
+            return Err(ProviderError::InvalidToken);
+        }
+        let fetched = self.fetch(http).await?;
+        let mut keys = self.keys.write().await;
+        keys.extend(fetched);
+        keys.get(kid).cloned().ok_or(ProviderError::InvalidToken)
+    }
+
+    async fn fetch(&self, http: &reqwest::Client) -> Result<HashMap<String, DecodingKey>, ProviderError> {
+        let response = http.get(&self.url).send().await.map_err(|e| {
+            if e.is_timeout() {
+                ProviderError::Timeout
+            } else {
+                ProviderError::Unavailable(e.without_url().to_string())
+            }
+        })?;
+        if !response.status().is_success() {
+            return Err(ProviderError::Unavailable(format!("JWKS: HTTP {}", response.status())));
+        }
+        let set: JwkSet = response
+            .json()
+            .await
+            .map_err(|_| ProviderError::Unavailable("JWKS: unreadable key set".into()))?;
+        Ok(set
+            .keys
+            .iter()
+            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
+            .collect())
+    }
+
+    /// Verifies `token` and returns its payload. `nonce`, when given, must equal the claim.
+    pub async fn verify(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        issuer: &str,
+        audiences: &[String],
+        nonce: Option<&str>,
+    ) -> Result<(String, Value), ProviderError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| ProviderError::InvalidToken)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(ProviderError::InvalidToken);
+        }
+        let kid = header.kid.ok_or(ProviderError::InvalidToken)?;
+        let key = self.key(http, &kid).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(audiences);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|_| ProviderError::InvalidToken)?;
+        let claims: IdClaims = serde_json::from_value(data.claims.clone()).map_err(|_| ProviderError::InvalidToken)?;
+        let now = chrono::Utc::now().timestamp();
+        if claims.iat > now + LEEWAY_SECS as i64 {
+            return Err(ProviderError::InvalidToken);
+        }
+        if let Some(sent) = nonce {
+            let echoed = claims.nonce.as_deref().unwrap_or_default();
+            if !bool::from(sent.as_bytes().ct_eq(echoed.as_bytes())) {
+                return Err(ProviderError::InvalidToken);
+            }
+        }
+        Ok((claims.sub, data.claims))
+    }
+}
