@@ -99,8 +99,10 @@ impl App {
 /// Background upkeep: re-read signing keys every minute (another instance or the CLI may have
 /// rotated them) and purge expired refresh-token rows every `maintenance_interval`.
 async fn maintain(state: AppState) {
-    let mut keys = tokio::time::interval(Duration::from_secs(60));
-    let mut purge = tokio::time::interval(state.settings.maintenance_interval);
+    // First ticks one period from now: at start-up the keys were just loaded.
+    let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut keys = every(Duration::from_secs(60));
+    let mut purge = every(state.settings.maintenance_interval);
     loop {
         tokio::select! {
             _ = keys.tick() => {
