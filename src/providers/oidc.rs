@@ -17,14 +17,19 @@ use tokio::sync::RwLock;
 
 use super::ProviderError;
 
+/// Unknown-kid refetches of a warm cache, at most this often (forged kids cannot make us hammer
+/// the provider).
 const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+/// Fetches of an empty cache (start-up, or the provider down so far), at most this often.
+const COLD_RETRY_INTERVAL: Duration = Duration::from_secs(5);
 /// Clock skew tolerated on `exp`/`iat`.
 const LEEWAY_SECS: u64 = 30;
 
 pub struct JwksCache {
     url: String,
     keys: RwLock<HashMap<String, DecodingKey>>,
-    last_fetch: Mutex<Option<Instant>>,
+    /// When the last fetch of a cold cache, and the last refetch of a warm one, started.
+    last_fetch: Mutex<(Option<Instant>, Option<Instant>)>,
 }
 
 /// The claims we read; the whole payload is kept as `extra_data`.
@@ -41,24 +46,37 @@ impl JwksCache {
         Self {
             url,
             keys: RwLock::new(HashMap::new()),
-            last_fetch: Mutex::new(None),
+            last_fetch: Mutex::new((None, None)),
         }
     }
 
     async fn key(&self, http: &reqwest::Client, kid: &str) -> Result<DecodingKey, ProviderError> {
-        if let Some(key) = self.keys.read().await.get(kid) {
-            return Ok(key.clone());
-        }
+        let cold = {
+            let keys = self.keys.read().await;
+            if let Some(key) = keys.get(kid) {
+                return Ok(key.clone());
+            }
+            keys.is_empty()
+        };
         let may_fetch = {
             let mut last = self.last_fetch.lock().unwrap_or_else(|e| e.into_inner());
-            let due = last.is_none_or(|t| t.elapsed() >= REFETCH_INTERVAL);
+            let (slot, interval) = if cold {
+                (&mut last.0, COLD_RETRY_INTERVAL)
+            } else {
+                (&mut last.1, REFETCH_INTERVAL)
+            };
+            let due = slot.is_none_or(|t| t.elapsed() >= interval);
             if due {
-                *last = Some(Instant::now());
+                *slot = Some(Instant::now());
             }
             due
         };
         if !may_fetch {
-            return Err(ProviderError::InvalidToken);
+            return Err(if cold {
+                ProviderError::Unavailable("JWKS not fetched yet".into())
+            } else {
+                ProviderError::InvalidToken
+            });
         }
         let fetched = self.fetch(http).await?;
         let mut keys = self.keys.write().await;

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 
 pub const OUR_APP_ID: i64 = 1234;
 pub const FOREIGN_APP_ID: i64 = 9999;
+/// The native app key the mobile SDK logs in with: an id_token audience our app accepts.
+pub const NATIVE_KEY: &str = "native-app-key";
 
 #[derive(Clone)]
 enum TokenScript {
@@ -25,11 +27,13 @@ enum TokenScript {
 }
 
 #[derive(Default)]
-struct FakeState {
+pub struct FakeState {
     tokens: HashMap<String, TokenScript>,
     down: bool,
     delay: Option<Duration>,
-    calls: HashMap<String, usize>,
+    pub calls: HashMap<String, usize>,
+    pub codes: HashMap<String, crate::fake_kakao_oidc::CodeScript>,
+    pub jwks_down: bool,
 }
 
 #[derive(Clone)]
@@ -49,6 +53,8 @@ impl FakeKakao {
         let app = Route::new()
             .at("/v1/user/access_token_info", handler_token_info)
             .at("/v2/user/me", handler_me)
+            .at("/oauth/token", poem::post(crate::fake_kakao_oidc::token_endpoint))
+            .at("/.well-known/jwks.json", crate::fake_kakao_oidc::jwks_endpoint)
             .data(state.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
         Self {
@@ -89,6 +95,10 @@ impl FakeKakao {
         self.state.lock().unwrap().delay = Some(delay);
     }
 
+    pub fn state(&self) -> &Shared {
+        &self.state
+    }
+
     pub fn calls(&self, path: &str) -> usize {
         self.state.lock().unwrap().calls.get(path).copied().unwrap_or(0)
     }
@@ -120,7 +130,7 @@ pub fn full_user(id: i64, email: &str, valid: bool, verified: bool) -> Value {
     })
 }
 
-type Shared = Arc<Mutex<FakeState>>;
+pub type Shared = Arc<Mutex<FakeState>>;
 
 /// Records the call, applies down/slow, and finds the token's script.
 async fn prelude(req: &Request, state: &Shared) -> Result<Option<TokenScript>, Response> {

@@ -210,16 +210,27 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
 impl TestApp {
     /// Registers (or replaces) the Kakao app: `authbridge socialapp add` in the old admin's place.
     pub async fn add_kakao_app(&self, app_ids: &[String], sites: &[i32]) {
+        self.save_kakao_app(app_ids, sites, crate::fake_kakao_oidc::CLIENT_SECRET)
+            .await;
+    }
+
+    /// The Kakao app on site 1 with another client secret than the one Kakao knows.
+    pub async fn add_kakao_app_with_secret(&self, secret: &str) {
+        self.save_kakao_app(&[crate::fake_kakao::OUR_APP_ID.to_string()], &[1], secret)
+            .await;
+    }
+
+    async fn save_kakao_app(&self, app_ids: &[String], sites: &[i32], secret: &str) {
         store::social::upsert_app(
             &self.db,
             store::social::NewSocialApp {
                 provider: "kakao".into(),
                 name: "Kakao".into(),
                 client_id: "rest-api-key".into(),
-                secret: SecretString::from("kakao-client-secret"),
+                secret: SecretString::from(secret.to_owned()),
                 admin_key: SecretString::from("kakao-admin-key"),
                 app_ids: app_ids.to_vec(),
-                client_keys: vec![],
+                client_keys: vec![crate::fake_kakao::NATIVE_KEY.into(), "js-key".into()],
                 sites: sites.to_vec(),
             },
         )
