@@ -35,6 +35,9 @@ pub mod code {
     pub const PROVIDER_MISCONFIGURED: &str = "provider_misconfigured";
     pub const INVALID_PROVIDER_CODE: &str = "invalid_provider_code";
     pub const EMAIL_IN_USE: &str = "email_in_use";
+    pub const SOCIAL_ACCOUNT_TAKEN: &str = "social_account_taken";
+    pub const LAST_LOGIN_METHOD: &str = "last_login_method";
+    pub const REAUTHENTICATION_REQUIRED: &str = "reauthentication_required";
     pub const USER_INACTIVE: &str = "user_inactive";
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     pub const SERVER_ERROR: &str = "server_error";

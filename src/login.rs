@@ -34,11 +34,29 @@ pub async fn social_login(
     provider_id: &str,
     credential: Credential,
 ) -> Result<(user::Model, IssuedPair), ApiError> {
+    let account = verify_credential(state, site_id, provider_id, credential).await?;
+    let user = store::social::upsert_login(&state.db, provider_id, &account).await?;
+    tracing::Span::current().record("user_id", user.id);
+    if !user.is_active {
+        return Err(ApiError::forbidden(code::USER_INACTIVE, "User account is disabled."));
+    }
+    let pair = state.tokens.start_session(user.id).await?;
+    tracing::info!("social login");
+    Ok((user, pair))
+}
+
+/// The provider account a credential proves, checked by the site's app for that provider.
+pub async fn verify_credential(
+    state: &AppState,
+    site_id: i32,
+    provider_id: &str,
+    credential: Credential,
+) -> Result<ProviderUser, ApiError> {
     let provider = state.providers.get(provider_id).ok_or_else(not_configured)?;
     let app = store::social::find_app_for_site(&state.db, provider_id, site_id)
         .await?
         .ok_or_else(not_configured)?;
-    let account = match credential {
+    Ok(match credential {
         Credential::AccessToken { token, id_token, nonce } => {
             let account = provider.verify_access_token(&app, &token).await?;
             check_id_token(provider.as_ref(), &app, id_token, nonce.as_deref(), &account).await?;
@@ -51,15 +69,7 @@ pub async fn social_login(
             account
         }
         Credential::IdToken { token, nonce } => provider.verify_id_token(&app, &token, nonce.as_deref()).await?,
-    };
-    let user = store::social::upsert_login(&state.db, provider_id, &account).await?;
-    tracing::Span::current().record("user_id", user.id);
-    if !user.is_active {
-        return Err(ApiError::forbidden(code::USER_INACTIVE, "User account is disabled."));
-    }
-    let pair = state.tokens.start_session(user.id).await?;
-    tracing::info!("social login");
-    Ok((user, pair))
+    })
 }
 
 /// An id_token that comes with an access token must be valid and name the same account.
@@ -78,7 +88,7 @@ async fn check_id_token(
     Ok(())
 }
 
-fn not_configured() -> ApiError {
+pub(crate) fn not_configured() -> ApiError {
     ApiError::not_found(
         code::PROVIDER_NOT_CONFIGURED,
         "This provider is not configured for this site.",

@@ -1,17 +1,128 @@
-//! The signed-in user.
+//! The signed-in user: read, delete (with the provider unlink), export.
 
-use poem_openapi::{ApiResponse, OpenApi, payload::Json};
+use chrono::{DateTime, Utc};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use secrecy::SecretString;
+use serde::Deserialize;
 
-use super::{ApiTags, CurrentUser, UserResponse};
-use crate::error::ApiError;
+use super::{ApiTags, CurrentUser, MaybeBody, Presented, UserResponse, social::rfc3339};
+use crate::{
+    error::{ApiError, code},
+    state::AppState,
+    store,
+};
 
 pub struct AccountsApi;
+
+/// A sign-in fresher than this may delete a password-less account.
+const FRESH_LOGIN_SECS: i64 = 10 * 60;
 
 #[derive(ApiResponse)]
 pub enum GetUserResponse {
     /// The caller.
     #[oai(status = 200)]
     Ok(Json<UserResponse>),
+}
+
+#[derive(Object, Deserialize)]
+pub struct DeleteAccountRequest {
+    /// The current password; required when the account has one.
+    pub password: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum DeleteAccountResponse {
+    /// Deleted, and unlinked at every provider.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+/// Everything stored about the caller.
+#[derive(Debug, Object)]
+pub struct UserExport {
+    pub user: ExportedUser,
+    pub email_addresses: Vec<ExportedEmail>,
+    pub social_accounts: Vec<ExportedSocialAccount>,
+    /// Refresh tokens issued (identified by `jti`; the tokens themselves are not stored).
+    pub sessions: Vec<ExportedSession>,
+    /// Opaque keys (stored as hashes only; creation times).
+    pub opaque_tokens_created: Vec<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct ExportedUser {
+    pub pk: i32,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub date_joined: String,
+    pub last_login: Option<String>,
+    /// Whether a password is set (its hash is not exported).
+    pub has_password: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct ExportedEmail {
+    pub email: String,
+    pub verified: bool,
+    pub primary: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct ExportedSocialAccount {
+    pub provider: String,
+    pub uid: String,
+    /// What the provider said about the account at the last login.
+    pub extra_data: serde_json::Value,
+    pub date_joined: String,
+    pub last_login: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ExportedSession {
+    pub jti: String,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub rotated_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum ExportResponse {
+    #[oai(status = 200)]
+    Ok(Json<UserExport>),
+}
+
+fn opt(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(rfc3339)
+}
+
+/// The caller proves it is them now: the password when there is one, else a fresh sign-in.
+async fn check_reauthentication(caller: &CurrentUser, password: Option<String>) -> Result<(), ApiError> {
+    let has_password = !caller.user.password.starts_with('!');
+    if has_password {
+        let password = password.ok_or_else(|| ApiError::field(code::INVALID, "password", "This field is required."))?;
+        if !crate::password::verify(Some(&caller.user.password), &SecretString::from(password)).await {
+            return Err(ApiError::field(
+                code::INVALID_CREDENTIALS,
+                "password",
+                "Invalid password.",
+            ));
+        }
+        return Ok(());
+    }
+    let fresh =
+        matches!(&caller.credential, Presented::Jwt(claims) if Utc::now().timestamp() - claims.iat <= FRESH_LOGIN_SECS);
+    if !fresh {
+        return Err(ApiError::forbidden(
+            code::REAUTHENTICATION_REQUIRED,
+            "Sign in again (within 10 minutes) with a JWT before deleting the account.",
+        ));
+    }
+    Ok(())
 }
 
 #[OpenApi(tag = "ApiTags::Accounts")]
@@ -22,5 +133,99 @@ impl AccountsApi {
     #[oai(path = "/rest-auth/user/", method = "get", operation_id = "get_current_user")]
     async fn get_current_user(&self, caller: CurrentUser) -> Result<GetUserResponse, ApiError> {
         Ok(GetUserResponse::Ok(Json(caller.user.into())))
+    }
+
+    /// Delete the signed-in user's account
+    ///
+    /// Needs the password, or for an account without one a sign-in less than 10 minutes old.
+    /// Every linked Kakao account is first unlinked at Kakao with the app's admin key; if Kakao
+    /// cannot be reached the request fails with 502 and nothing is deleted (retry later). Then the
+    /// user, its social accounts, email addresses and tokens are deleted.
+    #[oai(path = "/rest-auth/user/", method = "delete", operation_id = "delete_current_user")]
+    async fn delete_current_user(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        body: MaybeBody<DeleteAccountRequest>,
+    ) -> Result<DeleteAccountResponse, ApiError> {
+        check_reauthentication(&caller, body.0.and_then(|b| b.password)).await?;
+        for account in store::social::list_accounts(&state.db, caller.user.id).await? {
+            let Some(provider) = state.providers.get(&account.provider) else {
+                continue;
+            };
+            let apps = store::social::list_apps(&state.db).await?;
+            let app = apps.iter().find(|a| {
+                a.provider == account.provider && {
+                    use secrecy::ExposeSecret;
+                    !a.admin_key.expose_secret().is_empty()
+                }
+            });
+            match app {
+                Some(app) => provider.unlink(app, &account.uid).await?,
+                None => {
+                    tracing::warn!(provider = %account.provider, "no admin key to unlink with; deleting locally only")
+                }
+            }
+        }
+        store::users::delete(&state.db, caller.user.id).await?;
+        tracing::info!(user_id = caller.user.id, "account deleted");
+        Ok(DeleteAccountResponse::Deleted)
+    }
+
+    /// Everything stored about the signed-in user
+    #[oai(
+        path = "/rest-auth/user/export/",
+        method = "get",
+        operation_id = "export_current_user"
+    )]
+    async fn export(&self, state: poem::web::Data<&AppState>, caller: CurrentUser) -> Result<ExportResponse, ApiError> {
+        let u = &caller.user;
+        let emails = store::users::list_emails(&state.db, u.id).await?;
+        let accounts = store::social::list_accounts(&state.db, u.id).await?;
+        let sessions = store::tokens::list_user_refresh(&state.db, u.id).await?;
+        let opaque = store::tokens::list_user_auth_tokens(&state.db, u.id).await?;
+        Ok(ExportResponse::Ok(Json(UserExport {
+            user: ExportedUser {
+                pk: u.id,
+                username: u.username.clone(),
+                email: u.email.clone(),
+                first_name: u.first_name.clone(),
+                last_name: u.last_name.clone(),
+                is_active: u.is_active,
+                is_staff: u.is_staff,
+                date_joined: rfc3339(u.date_joined),
+                last_login: opt(u.last_login),
+                has_password: !u.password.starts_with('!'),
+            },
+            email_addresses: emails
+                .into_iter()
+                .map(|e| ExportedEmail {
+                    email: e.email,
+                    verified: e.verified,
+                    primary: e.primary,
+                })
+                .collect(),
+            social_accounts: accounts
+                .into_iter()
+                .map(|a| ExportedSocialAccount {
+                    provider: a.provider,
+                    uid: a.uid,
+                    extra_data: a.extra_data,
+                    date_joined: rfc3339(a.date_joined),
+                    last_login: rfc3339(a.last_login),
+                })
+                .collect(),
+            sessions: sessions
+                .into_iter()
+                .map(|s| ExportedSession {
+                    jti: s.jti,
+                    issued_at: rfc3339(s.issued_at),
+                    expires_at: rfc3339(s.expires_at),
+                    rotated_at: opt(s.rotated_at),
+                    revoked_at: opt(s.revoked_at),
+                })
+                .collect(),
+            opaque_tokens_created: opaque.into_iter().map(|t| rfc3339(t.created_at)).collect(),
+        })))
     }
 }

@@ -7,6 +7,7 @@ mod body;
 pub mod compat;
 pub mod meta;
 pub mod social;
+pub mod social_accounts;
 pub mod spec;
 pub mod tokens;
 
@@ -20,6 +21,7 @@ use crate::{state::AppState, store};
 
 pub type Apis = (
     social::SocialApi,
+    social_accounts::SocialAccountsApi,
     tokens::TokensApi,
     compat::CompatApi,
     accounts::AccountsApi,
@@ -29,6 +31,7 @@ pub type Apis = (
 pub fn apis() -> Apis {
     (
         social::SocialApi,
+        social_accounts::SocialAccountsApi,
         tokens::TokensApi,
         compat::CompatApi,
         accounts::AccountsApi,

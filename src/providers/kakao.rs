@@ -126,6 +126,43 @@ impl Provider for Kakao {
         Ok(user)
     }
 
+    /// `POST /v1/user/unlink` with `KakaoAK <admin key>` (kakao-api.md 6.2); -101 "not linked"
+    /// means it is already done.
+    #[tracing::instrument(skip_all, fields(provider = "kakao"))]
+    async fn unlink(&self, app: &SocialApp, uid: &str) -> Result<(), ProviderError> {
+        let url = self
+            .api_base
+            .join("/v1/user/unlink")
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        let call = self
+            .http
+            .post(url)
+            .header("Authorization", format!("KakaoAK {}", app.admin_key.expose_secret()))
+            .form(&[("target_id_type", "user_id"), ("target_id", uid)])
+            .send();
+        let response = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| ProviderError::Timeout)?
+            .map_err(map_transport_error)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status.is_server_error() {
+            return Err(ProviderError::Unavailable(format!("/v1/user/unlink: HTTP {status}")));
+        }
+        let body = response.bytes().await.map_err(map_transport_error)?;
+        match serde_json::from_slice::<KakaoErrorBody>(&body).map(|b| b.code).ok() {
+            Some(-101) => Ok(()),
+            Some(-401 | -3 | -5) => Err(ProviderError::Misconfigured(format!(
+                "unlink refused the admin key ({status})"
+            ))),
+            code => Err(ProviderError::Unavailable(format!(
+                "/v1/user/unlink: HTTP {status}, code {code:?}"
+            ))),
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(provider = "kakao"))]
     async fn exchange_code(&self, app: &SocialApp, grant: &CodeGrant) -> Result<ProviderTokens, ProviderError> {
         let url = self

@@ -77,6 +77,10 @@ pub trait Provider: Send + Sync {
     /// Exchanges an authorization code at the provider's token endpoint.
     async fn exchange_code(&self, app: &SocialApp, grant: &CodeGrant) -> Result<ProviderTokens, ProviderError>;
 
+    /// Unlinks the account from `app` at the provider (account deletion), with the app's admin
+    /// credentials. An account the provider no longer links counts as done.
+    async fn unlink(&self, app: &SocialApp, uid: &str) -> Result<(), ProviderError>;
+
     /// Verifies an OIDC id_token issued for one of `app`'s client keys.
     async fn verify_id_token(
         &self,

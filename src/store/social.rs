@@ -291,3 +291,77 @@ impl From<crate::config::SocialAppConfig> for NewSocialApp {
         }
     }
 }
+
+/// The Kakao-style apps whose allowed app ids include `app_id` (the unlink webhook names one).
+pub async fn find_apps_by_app_id(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    app_id: &str,
+) -> Result<Vec<SocialApp>, StoreError> {
+    let mut found = Vec::new();
+    for app in list_apps(db).await? {
+        if app.provider == provider && app.app_ids.iter().any(|id| id == app_id) {
+            found.push(app);
+        }
+    }
+    Ok(found)
+}
+
+pub async fn list_accounts(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<social_account::Model>, StoreError> {
+    Ok(social_account::Entity::find()
+        .filter(social_account::Column::UserId.eq(user_id))
+        .order_by_asc(social_account::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn delete_account(db: &impl ConnectionTrait, id: i32) -> Result<(), StoreError> {
+    social_account::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
+/// Links a verified provider account to `user_id` (allauth's "connect"). Already linked to this
+/// user: refreshed. Linked to someone else: `StoreError::Conflict`, also when a concurrent
+/// connect wins the unique index.
+pub async fn connect_account(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    provider: &str,
+    account: &ProviderUser,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    match find_account(db, provider, &account.uid).await? {
+        Some(existing) if existing.user_id != user_id => Err(StoreError::Conflict("social account")),
+        Some(existing) => {
+            social_account::Entity::update_many()
+                .col_expr(
+                    social_account::Column::ExtraData,
+                    Expr::value(account.extra_data.clone()),
+                )
+                .col_expr(social_account::Column::LastLogin, Expr::value(now))
+                .filter(social_account::Column::Id.eq(existing.id))
+                .exec(db)
+                .await?;
+            Ok(())
+        }
+        None => {
+            let row = social_account::ActiveModel {
+                user_id: Set(user_id),
+                provider: Set(provider.to_owned()),
+                uid: Set(account.uid.clone()),
+                extra_data: Set(account.extra_data.clone()),
+                date_joined: Set(now),
+                last_login: Set(now),
+                ..Default::default()
+            };
+            row.insert(db).await.map_err(|e| {
+                if super::is_unique_violation(&e) {
+                    StoreError::Conflict("social account")
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        }
+    }
+}

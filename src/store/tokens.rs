@@ -150,3 +150,23 @@ pub async fn delete_user_auth_tokens(db: &impl ConnectionTrait, user_id: i32) ->
         .await?;
     Ok(())
 }
+
+pub async fn list_user_refresh(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+) -> Result<Vec<refresh_token::Model>, StoreError> {
+    Ok(refresh_token::Entity::find()
+        .filter(refresh_token::Column::UserId.eq(user_id))
+        .all(db)
+        .await?)
+}
+
+pub async fn list_user_auth_tokens(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+) -> Result<Vec<auth_token::Model>, StoreError> {
+    Ok(auth_token::Entity::find()
+        .filter(auth_token::Column::UserId.eq(user_id))
+        .all(db)
+        .await?)
+}

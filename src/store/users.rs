@@ -192,6 +192,19 @@ pub async fn insert_local(db: &impl ConnectionTrait, new: NewLocalUser<'_>) -> R
     })
 }
 
+/// Deletes the user; social accounts, email rows and tokens go with it (ON DELETE CASCADE).
+pub async fn delete(db: &impl ConnectionTrait, id: i32) -> Result<(), StoreError> {
+    user::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
+pub async fn list_emails(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<email_address::Model>, StoreError> {
+    Ok(email_address::Entity::find()
+        .filter(email_address::Column::UserId.eq(user_id))
+        .all(db)
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,11 @@ impl Tokens {
         let row = match store::tokens::find_refresh(&self.db, &claims.jti).await? {
             Some(row) => row,
             None => {
+                // A deleted user's rows went with it: their tokens must not come back to life.
+                store::users::get(&self.db, claims.user_id).await.map_err(|e| match e {
+                    store::StoreError::NotFound(_) => TokenError::Invalid,
+                    e => e.into(),
+                })?;
                 store::tokens::adopt_refresh(
                     &self.db,
                     NewRefresh {

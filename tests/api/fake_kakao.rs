@@ -33,7 +33,16 @@ pub struct FakeState {
     delay: Option<Duration>,
     pub calls: HashMap<String, usize>,
     pub codes: HashMap<String, crate::fake_kakao_oidc::CodeScript>,
+    /// Target ids unlinked through `/v1/user/unlink` with the right admin key.
+    pub unlinked: Vec<String>,
     pub jwks_down: bool,
+}
+
+impl FakeState {
+    /// Kakao is back.
+    pub fn down_off(&mut self) {
+        self.down = false;
+    }
 }
 
 #[derive(Clone)]
@@ -54,6 +63,7 @@ impl FakeKakao {
             .at("/v1/user/access_token_info", handler_token_info)
             .at("/v2/user/me", handler_me)
             .at("/oauth/token", poem::post(crate::fake_kakao_oidc::token_endpoint))
+            .at("/v1/user/unlink", poem::post(handler_unlink))
             .at("/.well-known/jwks.json", crate::fake_kakao_oidc::jwks_endpoint)
             .data(state.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
@@ -93,6 +103,10 @@ impl FakeKakao {
     /// Every call waits this long before answering.
     pub fn is_slow(&self, delay: Duration) {
         self.state.lock().unwrap().delay = Some(delay);
+    }
+
+    pub fn unlinked(&self) -> Vec<String> {
+        self.state.lock().unwrap().unlinked.clone()
     }
 
     pub fn state(&self) -> &Shared {
@@ -203,4 +217,31 @@ async fn handler_me(req: &Request, state: Data<&Shared>) -> Response {
         Ok(Some(TokenScript::Valid { me, .. })) => json_ok(me),
         Ok(other) => rejected(other),
     }
+}
+
+pub const ADMIN_KEY: &str = "kakao-admin-key";
+
+/// `POST /v1/user/unlink` with `KakaoAK <admin key>` and `target_id_type=user_id&target_id=…`.
+#[handler]
+async fn handler_unlink(req: &Request, body: poem::Body, state: Data<&Shared>) -> Response {
+    let bytes = body.into_vec().await.unwrap_or_default();
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+    let mut s = state.lock().unwrap();
+    *s.calls.entry(req.uri().path().to_owned()).or_default() += 1;
+    if s.down {
+        return Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body("upstream error");
+    }
+    let authorized =
+        req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("KakaoAK {ADMIN_KEY}"));
+    if !authorized {
+        return kakao_error(StatusCode::UNAUTHORIZED, "invalid app key.", -401);
+    }
+    if form.get("target_id_type").map(String::as_str) != Some("user_id") {
+        return kakao_error(StatusCode::BAD_REQUEST, "target_id_type is required", -2);
+    }
+    let target = form.get("target_id").cloned().unwrap_or_default();
+    s.unlinked.push(target.clone());
+    json_ok(json!({"id": target.parse::<i64>().unwrap_or_default()}))
 }

@@ -10,5 +10,6 @@ mod fake_kakao_oidc;
 mod jwt;
 mod kakao_code_and_oidc;
 mod operations;
+mod social_accounts;
 mod social_login;
 mod token_lifecycle;

@@ -1,0 +1,238 @@
+//! A signed-in user's provider links (dj-rest-auth `SocialConnectView`, `SocialAccountListView`,
+//! `SocialAccountDisconnectView`) and Kakao's unlink webhook.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::{
+    ApiTags, Body, CurrentUser, current_site_id,
+    social::{SocialLoginRequest, TokenPairResponse, rfc3339},
+    tokens::EmptyResponse,
+};
+use crate::{
+    error::{ApiError, code},
+    login::{self, Credential},
+    state::AppState,
+    store::{self, StoreError},
+};
+
+pub struct SocialAccountsApi;
+
+/// One provider account linked to the user.
+#[derive(Debug, Object)]
+pub struct SocialAccountResponse {
+    pub id: i32,
+    /// `kakao`.
+    pub provider: String,
+    /// The account's id at the provider (Kakao: the decimal user id).
+    pub uid: String,
+    pub last_login: String,
+    pub date_joined: String,
+}
+
+/// Kakao's unlink notification (kakao-api.md 6.3): all fields are strings.
+#[derive(Debug, Object, Deserialize)]
+pub struct UnlinkNotification {
+    /// The Kakao app id.
+    pub app_id: String,
+    /// The Kakao user id.
+    pub user_id: String,
+    /// Why: `UNLINK_FROM_APPS`, `UNLINK_FROM_ADMIN`, …
+    pub referrer_type: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum ConnectResponse {
+    /// Linked: a fresh session for the caller, as after a login.
+    #[oai(status = 200)]
+    Ok(Json<TokenPairResponse>),
+    /// The provider account is linked to another user.
+    #[oai(status = 409)]
+    Conflict(Json<crate::error::ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+pub enum SocialAccountList {
+    #[oai(status = 200)]
+    Ok(Json<Vec<SocialAccountResponse>>),
+}
+
+#[derive(ApiResponse)]
+pub enum EmptyReply {
+    #[oai(status = 200)]
+    Ok(Json<EmptyResponse>),
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    rfc3339(t)
+}
+
+/// Checks `Authorization: KakaoAK <admin key>` against the admin key of an app trusting
+/// `app_id`, in constant time, then unlinks: the social account goes, the user's tokens die.
+async fn handle_unlink(state: &AppState, req: &Request, note: UnlinkNotification) -> Result<EmptyReply, ApiError> {
+    let unauthorized = || ApiError::unauthorized(code::NOT_AUTHENTICATED, "Invalid admin key.");
+    let presented = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("KakaoAK "))
+        .ok_or_else(unauthorized)?;
+    let apps = store::social::find_apps_by_app_id(&state.db, "kakao", &note.app_id).await?;
+    let trusted = apps.iter().any(|app| {
+        use secrecy::ExposeSecret;
+        let key = app.admin_key.expose_secret().as_bytes();
+        !key.is_empty() && bool::from(key.ct_eq(presented.trim().as_bytes()))
+    });
+    if !trusted {
+        return Err(unauthorized());
+    }
+    if let Some(account) = store::social::find_account(&state.db, "kakao", &note.user_id).await? {
+        store::social::delete_account(&state.db, account.id).await?;
+        state.tokens.revoke_user(account.user_id).await?;
+        tracing::info!(user_id = account.user_id, referrer_type = ?note.referrer_type, "kakao account unlinked by kakao");
+    }
+    Ok(EmptyReply::Ok(Json(EmptyResponse {})))
+}
+
+#[OpenApi(tag = "ApiTags::SocialLogin")]
+impl SocialAccountsApi {
+    /// Link a provider account to the signed-in user
+    ///
+    /// dj-rest-auth `SocialConnectView`: the same credentials as login. Linked to another user
+    /// already → 409 `social_account_taken`.
+    #[oai(
+        path = "/accounts/rest-auth/:provider/connect/",
+        method = "post",
+        operation_id = "connect_provider"
+    )]
+    async fn connect(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &Request,
+        caller: CurrentUser,
+        /// Provider id: `kakao`.
+        provider: Path<String>,
+        body: Body<SocialLoginRequest>,
+    ) -> Result<ConnectResponse, ApiError> {
+        let credential = Credential::try_from(body.into_inner())?;
+        let site_id = current_site_id(&state, req).await?;
+        let account = login::verify_credential(&state, site_id, &provider, credential).await?;
+        match store::social::connect_account(&state.db, caller.user.id, &provider, &account).await {
+            Err(StoreError::Conflict(_)) => {
+                return Ok(ConnectResponse::Conflict(Json(crate::error::ErrorBody {
+                    detail: "This account is already linked to another user.".into(),
+                    code: code::SOCIAL_ACCOUNT_TAKEN.into(),
+                })));
+            }
+            other => other?,
+        }
+        let pair = state.tokens.start_session(caller.user.id).await?;
+        Ok(ConnectResponse::Ok(Json(TokenPairResponse::new(pair, caller.user))))
+    }
+
+    /// The signed-in user's provider accounts
+    ///
+    /// dj-rest-auth `SocialAccountListView`.
+    #[oai(
+        path = "/rest-auth/socialaccounts/",
+        method = "get",
+        operation_id = "list_social_accounts"
+    )]
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+    ) -> Result<SocialAccountList, ApiError> {
+        let accounts = store::social::list_accounts(&state.db, caller.user.id).await?;
+        Ok(SocialAccountList::Ok(Json(
+            accounts
+                .into_iter()
+                .map(|a| SocialAccountResponse {
+                    id: a.id,
+                    provider: a.provider,
+                    uid: a.uid,
+                    last_login: time(a.last_login),
+                    date_joined: time(a.date_joined),
+                })
+                .collect(),
+        )))
+    }
+
+    /// Unlink one of the signed-in user's provider accounts
+    ///
+    /// dj-rest-auth `SocialAccountDisconnectView`. Refused (400 `last_login_method`) when it is
+    /// the user's only way to sign in: no usable password and no other provider account.
+    #[oai(
+        path = "/rest-auth/socialaccounts/:id/disconnect/",
+        method = "post",
+        operation_id = "disconnect_social_account"
+    )]
+    async fn disconnect(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        id: Path<i32>,
+    ) -> Result<EmptyReply, ApiError> {
+        let accounts = store::social::list_accounts(&state.db, caller.user.id).await?;
+        if !accounts.iter().any(|a| a.id == *id) {
+            return Err(ApiError::not_found(code::NOT_FOUND, "No such social account of yours."));
+        }
+        let has_password = !caller.user.password.starts_with('!');
+        if !has_password && accounts.len() == 1 {
+            return Err(ApiError::field(
+                code::LAST_LOGIN_METHOD,
+                "non_field_errors",
+                "Your account has no password set up: this is your last way to sign in.",
+            ));
+        }
+        store::social::delete_account(&state.db, *id).await?;
+        Ok(EmptyReply::Ok(Json(EmptyResponse {})))
+    }
+
+    /// Kakao unlink notification (webhook, GET form)
+    ///
+    /// Kakao calls this when a user unlinks the app; `Authorization: KakaoAK <admin key>`. The
+    /// social account is removed and the user's tokens revoked. Unknown user → 200 (idempotent).
+    #[oai(
+        path = "/accounts/kakao/unlink/",
+        method = "get",
+        operation_id = "kakao_unlink_callback_get"
+    )]
+    async fn unlink_get(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &Request,
+        app_id: Query<String>,
+        user_id: Query<String>,
+        referrer_type: Query<Option<String>>,
+    ) -> Result<EmptyReply, ApiError> {
+        let note = UnlinkNotification {
+            app_id: app_id.0,
+            user_id: user_id.0,
+            referrer_type: referrer_type.0,
+        };
+        handle_unlink(&state, req, note).await
+    }
+
+    /// Kakao unlink notification (webhook, POST form)
+    #[oai(
+        path = "/accounts/kakao/unlink/",
+        method = "post",
+        operation_id = "kakao_unlink_callback_post"
+    )]
+    async fn unlink_post(
+        &self,
+        state: poem::web::Data<&AppState>,
+        req: &Request,
+        body: Body<UnlinkNotification>,
+    ) -> Result<EmptyReply, ApiError> {
+        handle_unlink(&state, req, body.into_inner()).await
+    }
+}
