@@ -2,6 +2,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod emulator;
 pub mod error;
 pub mod login;
 pub mod password;
