@@ -52,6 +52,38 @@ pub struct RefreshResponse {
     pub access_expiration: String,
 }
 
+/// One public key (RFC 8037 OKP, Ed25519).
+#[derive(Debug, Object)]
+pub struct Jwk {
+    /// `OKP`.
+    pub kty: String,
+    /// `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url.
+    pub x: String,
+    /// Key id, as in the tokens' `kid` header.
+    pub kid: String,
+    /// `EdDSA`.
+    pub alg: String,
+    /// `sig`.
+    #[oai(rename = "use")]
+    pub use_: String,
+}
+
+/// RFC 7517 JSON Web Key Set.
+#[derive(Debug, Object)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
+#[derive(ApiResponse)]
+pub enum JwksReply {
+    /// The public keys that verify our tokens: the signing key and retired keys whose tokens may
+    /// still be alive. Empty with HS256.
+    #[oai(status = 200)]
+    Ok(Json<JwkSet>),
+}
+
 #[derive(ApiResponse)]
 pub enum VerifyTokenResponse {
     /// The token is valid.
@@ -169,5 +201,19 @@ impl TokensApi {
     ) -> Result<LogoutResponse, ApiError> {
         state.tokens.revoke_user(caller.user.id).await?;
         Ok(logged_out())
+    }
+
+    /// Public signing keys (JWKS)
+    #[oai(path = "/.well-known/jwks.json", method = "get", operation_id = "jwks")]
+    async fn jwks(&self, state: poem::web::Data<&AppState>) -> JwksReply {
+        let keys = state.tokens.keys().public_keys().into_iter().map(|(kid, x)| Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x,
+            kid,
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+        });
+        JwksReply::Ok(Json(JwkSet { keys: keys.collect() }))
     }
 }
