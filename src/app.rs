@@ -57,6 +57,7 @@ impl App {
         let state = AppState {
             tokens: Tokens::new(Arc::new(keys), db.clone(), &settings),
             providers: providers::Providers::from_settings(&settings, http),
+            mailer: crate::mail::Mailer::from_settings(&settings)?,
             db,
             settings: Arc::new(settings),
         };

@@ -68,8 +68,22 @@ pub struct Settings {
     pub auth_header_name: String,
     /// Accepted credential types in that header: any of `Bearer`, `JWT`, `Token`.
     pub auth_header_types: Vec<String>,
-    /// SMTP server URL for outgoing mail (`smtp://host:25`).
+    /// SMTP server URL for outgoing mail (`smtp://host:25`, `smtps://user:pass@host`).
     pub smtp_url: Option<SecretString>,
+    /// Sender of outgoing mail.
+    pub mail_from: String,
+    /// allauth `ACCOUNT_EMAIL_VERIFICATION`: `mandatory` (no login before), `optional`, `none`.
+    pub email_verification: EmailVerification,
+    /// Link in the confirmation mail; `{key}` is replaced by the key.
+    pub email_confirm_url: String,
+    /// Link in the password-reset mail; `{uid}` and `{token}` are replaced.
+    pub password_reset_url: String,
+    /// How long an email-confirmation key works (allauth: 3 days).
+    #[serde(with = "humantime_serde")]
+    pub email_confirmation_lifetime: Duration,
+    /// How long a password-reset link works (Django: 3 days; shorter is safer).
+    #[serde(with = "humantime_serde")]
+    pub password_reset_lifetime: Duration,
     /// Log output: `pretty` or `json`.
     pub log_format: LogFormat,
     /// Social apps applied at start-up (file only: `[[social_apps]]`).
@@ -80,6 +94,14 @@ pub struct Settings {
 pub enum JwtAlgorithm {
     EdDSA,
     HS256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailVerification {
+    Mandatory,
+    Optional,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -137,6 +159,12 @@ impl Default for Settings {
             auth_header_name: "Authorization".into(),
             auth_header_types: vec!["Bearer".into(), "JWT".into(), "Token".into()],
             smtp_url: None,
+            mail_from: "authbridge <no-reply@localhost>".into(),
+            email_verification: EmailVerification::Mandatory,
+            email_confirm_url: "http://127.0.0.1:8000/verify-email/{key}".into(),
+            password_reset_url: "http://127.0.0.1:8000/reset-password/{uid}/{token}".into(),
+            email_confirmation_lifetime: Duration::from_secs(3 * 86_400),
+            password_reset_lifetime: Duration::from_secs(3600),
             log_format: LogFormat::Pretty,
             social_apps: Vec::new(),
         }

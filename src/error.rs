@@ -38,6 +38,7 @@ pub mod code {
     pub const SOCIAL_ACCOUNT_TAKEN: &str = "social_account_taken";
     pub const LAST_LOGIN_METHOD: &str = "last_login_method";
     pub const REAUTHENTICATION_REQUIRED: &str = "reauthentication_required";
+    pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
     pub const USER_INACTIVE: &str = "user_inactive";
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     pub const SERVER_ERROR: &str = "server_error";

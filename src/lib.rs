@@ -1,3 +1,4 @@
+pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod cli;
@@ -5,7 +6,9 @@ pub mod config;
 pub mod emulator;
 pub mod error;
 pub mod login;
+pub mod mail;
 pub mod password;
+pub mod password_rules;
 pub mod providers;
 pub mod state;
 pub mod store;

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_core_tables;
 mod m20261123_000002_create_token_tables;
+mod m20261123_000003_create_one_time_keys;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_core_tables::Migration),
             Box::new(m20261123_000002_create_token_tables::Migration),
+            Box::new(m20261123_000003_create_one_time_keys::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{ApiTags, CurrentUser, MaybeBody, Presented, UserResponse, social::rfc3339};
+use super::{ApiTags, Body, CurrentUser, MaybeBody, Presented, UserResponse, social::rfc3339};
 use crate::{
     error::{ApiError, code},
     state::AppState,
@@ -22,6 +22,14 @@ pub enum GetUserResponse {
     /// The caller.
     #[oai(status = 200)]
     Ok(Json<UserResponse>),
+}
+
+/// Editable fields; `pk` and `email` are read-only and ignored.
+#[derive(Object, Deserialize)]
+pub struct UpdateUserRequest {
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
 }
 
 #[derive(Object, Deserialize)]
@@ -100,6 +108,39 @@ fn opt(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(rfc3339)
 }
 
+async fn update_user(
+    state: &AppState,
+    caller: &CurrentUser,
+    body: UpdateUserRequest,
+) -> Result<GetUserResponse, ApiError> {
+    if let Some(username) = &body.username
+        && (username.is_empty()
+            || username.chars().count() > 150
+            || !username.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)))
+    {
+        return Err(ApiError::field(
+            code::INVALID,
+            "username",
+            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+        ));
+    }
+    let updated = store::users::update_profile(
+        &state.db,
+        caller.user.id,
+        body.username.as_deref(),
+        body.first_name.as_deref(),
+        body.last_name.as_deref(),
+    )
+    .await
+    .map_err(|e| match e {
+        store::StoreError::Conflict(_) => {
+            ApiError::field(code::INVALID, "username", "A user with that username already exists.")
+        }
+        e => e.into(),
+    })?;
+    Ok(GetUserResponse::Ok(Json(updated.into())))
+}
+
 /// The caller proves it is them now: the password when there is one, else a fresh sign-in.
 async fn check_reauthentication(caller: &CurrentUser, password: Option<String>) -> Result<(), ApiError> {
     let has_password = !caller.user.password.starts_with('!');
@@ -133,6 +174,36 @@ impl AccountsApi {
     #[oai(path = "/rest-auth/user/", method = "get", operation_id = "get_current_user")]
     async fn get_current_user(&self, caller: CurrentUser) -> Result<GetUserResponse, ApiError> {
         Ok(GetUserResponse::Ok(Json(caller.user.into())))
+    }
+
+    /// Replace the signed-in user's details
+    ///
+    /// dj-rest-auth `UserDetailsView` (PUT): `username` is required; `pk` and `email` are read-only.
+    #[oai(path = "/rest-auth/user/", method = "put", operation_id = "replace_current_user")]
+    async fn replace_current_user(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        body: Body<UpdateUserRequest>,
+    ) -> Result<GetUserResponse, ApiError> {
+        let body = body.into_inner();
+        if body.username.is_none() {
+            return Err(ApiError::field(code::INVALID, "username", "This field is required."));
+        }
+        update_user(&state, &caller, body).await
+    }
+
+    /// Update some of the signed-in user's details
+    ///
+    /// dj-rest-auth `UserDetailsView` (PATCH).
+    #[oai(path = "/rest-auth/user/", method = "patch", operation_id = "update_current_user")]
+    async fn update_current_user(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        body: Body<UpdateUserRequest>,
+    ) -> Result<GetUserResponse, ApiError> {
+        update_user(&state, &caller, body.into_inner()).await
     }
 
     /// Delete the signed-in user's account

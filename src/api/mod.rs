@@ -5,7 +5,9 @@ pub mod accounts;
 mod auth;
 mod body;
 pub mod compat;
+pub mod local_accounts;
 pub mod meta;
+pub mod password;
 pub mod social;
 pub mod social_accounts;
 pub mod spec;
@@ -25,6 +27,8 @@ pub type Apis = (
     tokens::TokensApi,
     compat::CompatApi,
     accounts::AccountsApi,
+    local_accounts::LocalAccountsApi,
+    password::PasswordApi,
     meta::MetaApi,
 );
 
@@ -35,6 +39,8 @@ pub fn apis() -> Apis {
         tokens::TokensApi,
         compat::CompatApi,
         accounts::AccountsApi,
+        local_accounts::LocalAccountsApi,
+        password::PasswordApi,
         meta::MetaApi,
     )
 }

@@ -2,6 +2,7 @@
 //! inside a transaction. Never imports `poem`.
 
 pub mod keys;
+pub mod one_time;
 pub mod sites;
 pub mod social;
 pub mod tokens;

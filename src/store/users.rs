@@ -205,6 +205,77 @@ pub async fn list_emails(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<
         .await?)
 }
 
+/// An email row; a taken address is `StoreError::Conflict`.
+pub async fn insert_email(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    email: &str,
+    verified: bool,
+) -> Result<(), StoreError> {
+    let row = email_address::ActiveModel {
+        user_id: Set(user_id),
+        email: Set(email.to_lowercase()),
+        verified: Set(verified),
+        primary: Set(true),
+        ..Default::default()
+    };
+    row.insert(db).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("email")
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+pub async fn set_email_verified(db: &impl ConnectionTrait, user_id: i32, email: &str) -> Result<(), StoreError> {
+    email_address::Entity::update_many()
+        .col_expr(email_address::Column::Verified, Expr::value(true))
+        .filter(email_address::Column::UserId.eq(user_id))
+        .filter(email_address::Column::Email.eq(email.to_lowercase()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Field updates of `PUT/PATCH /rest-auth/user/`; `None` leaves a field as it is. A taken
+/// username is `StoreError::Conflict`.
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    id: i32,
+    username: Option<&str>,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+) -> Result<user::Model, StoreError> {
+    let mut row: user::ActiveModel = get(db, id).await?.into();
+    if let Some(v) = username {
+        row.username = Set(v.to_owned());
+    }
+    if let Some(v) = first_name {
+        row.first_name = Set(v.to_owned());
+    }
+    if let Some(v) = last_name {
+        row.last_name = Set(v.to_owned());
+    }
+    row.update(db).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("username")
+        } else {
+            e.into()
+        }
+    })
+}
+
+pub async fn set_active(db: &impl ConnectionTrait, id: i32, active: bool) -> Result<(), StoreError> {
+    user::Entity::update_many()
+        .col_expr(user::Column::IsActive, Expr::value(active))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

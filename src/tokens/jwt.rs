@@ -55,7 +55,8 @@ pub struct Tokens {
     audience: Option<String>,
 }
 
-pub(super) fn at(t: DateTime<Utc>, plus: Duration) -> DateTime<Utc> {
+/// `t + plus`, saturating.
+pub fn at(t: DateTime<Utc>, plus: Duration) -> DateTime<Utc> {
     t + chrono::Duration::from_std(plus).unwrap_or(chrono::Duration::MAX)
 }
 

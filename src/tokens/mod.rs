@@ -6,7 +6,7 @@ mod keys;
 mod opaque;
 mod sessions;
 
-pub use jwt::{Claims, TokenType, Tokens};
+pub use jwt::{Claims, TokenType, Tokens, at as jwt_at};
 pub use keys::{KeyRing, rotate as rotate_signing_key};
 pub use sessions::{IssuedPair, Refreshed};
 

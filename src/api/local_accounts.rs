@@ -1,0 +1,240 @@
+//! dj-rest-auth's local accounts: login with a password, registration with a mandatory
+//! email confirmation (allauth), confirmation and resending of the key.
+
+use std::fmt;
+
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{ApiTags, Body, social::TokenPairResponse, tokens::DetailResponse};
+use crate::{
+    accounts,
+    config::EmailVerification,
+    error::{ApiError, code},
+    login,
+    state::AppState,
+    store,
+};
+
+pub struct LocalAccountsApi;
+
+#[derive(Object, Deserialize)]
+pub struct LoginRequest {
+    /// Username; or leave it out and send `email`.
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password: String,
+}
+
+#[derive(Object, Deserialize)]
+pub struct RegisterRequest {
+    /// Optional: made from the email's local part when left out.
+    pub username: Option<String>,
+    pub email: String,
+    pub password1: String,
+    pub password2: String,
+}
+
+#[derive(Object, Deserialize)]
+pub struct VerifyEmailRequest {
+    /// The key from the confirmation mail.
+    pub key: String,
+}
+
+#[derive(Object, Deserialize)]
+pub struct EmailRequest {
+    pub email: String,
+}
+
+macro_rules! masked_debug {
+    ($t:ty, $($field:ident),*) => {
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($t))$(.field(stringify!($field), &self.$field))*.finish_non_exhaustive()
+            }
+        }
+    };
+}
+masked_debug!(LoginRequest, username, email);
+masked_debug!(RegisterRequest, username, email);
+
+#[derive(ApiResponse)]
+pub enum LoginResponse {
+    /// Signed in: the same body as a social login.
+    #[oai(status = 200)]
+    Ok(Json<TokenPairResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// Created; a confirmation mail is on its way (unless verification is off).
+    #[oai(status = 201)]
+    Created(Json<DetailResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum DetailReply {
+    #[oai(status = 200)]
+    Ok(Json<DetailResponse>),
+}
+
+fn detail(text: &str) -> Json<DetailResponse> {
+    Json(DetailResponse { detail: text.into() })
+}
+
+fn valid_email(email: &str) -> Result<String, ApiError> {
+    let email = email.trim();
+    match email.parse::<lettre::Address>() {
+        Ok(_) => Ok(email.to_owned()),
+        Err(_) => Err(ApiError::field(code::INVALID, "email", "Enter a valid email address.")),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Accounts")]
+impl LocalAccountsApi {
+    /// Sign in with a password
+    ///
+    /// dj-rest-auth `LoginView`: username or email + password → the same body as a social login.
+    /// Wrong credentials and unknown users get the same answer in similar time.
+    #[oai(path = "/rest-auth/login/", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        state: poem::web::Data<&AppState>,
+        body: Body<LoginRequest>,
+    ) -> Result<LoginResponse, ApiError> {
+        let body = body.into_inner();
+        let name = body.username.or(body.email).filter(|n| !n.trim().is_empty());
+        let name = name.ok_or_else(|| {
+            ApiError::field(
+                code::INVALID,
+                "non_field_errors",
+                "Must include \"username\" and \"password\".",
+            )
+        })?;
+        let user = login::authenticate_password(&state, &name, &SecretString::from(body.password))
+            .await?
+            .ok_or_else(|| {
+                ApiError::field(
+                    code::INVALID_CREDENTIALS,
+                    "non_field_errors",
+                    "Unable to log in with provided credentials.",
+                )
+            })?;
+        if state.settings.email_verification == EmailVerification::Mandatory {
+            let emails = store::users::list_emails(&state.db, user.id).await?;
+            if !emails.is_empty() && !emails.iter().any(|e| e.verified) {
+                return Err(ApiError::field(
+                    code::EMAIL_NOT_VERIFIED,
+                    "non_field_errors",
+                    "E-mail is not verified.",
+                ));
+            }
+        }
+        let pair = state.tokens.start_session(user.id).await?;
+        Ok(LoginResponse::Ok(Json(TokenPairResponse::new(pair, user))))
+    }
+
+    /// Register
+    ///
+    /// dj-rest-auth `RegisterView` with allauth: Django's four password validators apply; the
+    /// account is created and a confirmation key is mailed (`ACCOUNT_EMAIL_VERIFICATION`,
+    /// mandatory by default: no login before the address is confirmed).
+    #[oai(path = "/rest-auth/registration/", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        state: poem::web::Data<&AppState>,
+        body: Body<RegisterRequest>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let body = body.into_inner();
+        if state.settings.email_verification != EmailVerification::None && !state.mailer.is_configured() {
+            // Refuse before creating an account nobody could confirm.
+            return Err(crate::mail::MailError::NotConfigured.into());
+        }
+        let email = valid_email(&body.email)?;
+        let username = body
+            .username
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+        if username.chars().count() > 150 || !username.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
+            return Err(ApiError::field(
+                code::INVALID,
+                "username",
+                "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+            ));
+        }
+        accounts::check_new_password(&body.password1, &body.password2, &[&username, &email])
+            .map_err(|e| rename_password_field(e, "password1"))?;
+        let user = accounts::register(&state, &username, &email, &SecretString::from(body.password1)).await?;
+        if state.settings.email_verification == EmailVerification::None {
+            return Ok(RegisterResponse::Created(detail("Registered.")));
+        }
+        if let Err(e) = accounts::send_confirmation(&state, user.id, &email).await {
+            // The account stays; `resend-email/` sends the key again once mail works.
+            tracing::warn!(user_id = user.id, "confirmation mail not sent");
+            return Err(e);
+        }
+        Ok(RegisterResponse::Created(detail("Verification e-mail sent.")))
+    }
+
+    /// Confirm an email address
+    ///
+    /// dj-rest-auth `VerifyEmailView`: a key works once and expires; else 404.
+    #[oai(
+        path = "/rest-auth/registration/verify-email/",
+        method = "post",
+        operation_id = "verify_email"
+    )]
+    async fn verify_email(
+        &self,
+        state: poem::web::Data<&AppState>,
+        body: Body<VerifyEmailRequest>,
+    ) -> Result<DetailReply, ApiError> {
+        if accounts::confirm_email(&state, body.into_inner().key.trim()).await? {
+            Ok(DetailReply::Ok(detail("ok")))
+        } else {
+            Err(ApiError::not_found(code::NOT_FOUND, "Not found."))
+        }
+    }
+
+    /// Send the confirmation mail again
+    ///
+    /// dj-rest-auth `ResendEmailVerificationView`: 200 whether or not the address is known.
+    #[oai(
+        path = "/rest-auth/registration/resend-email/",
+        method = "post",
+        operation_id = "resend_email"
+    )]
+    async fn resend_email(
+        &self,
+        state: poem::web::Data<&AppState>,
+        body: Body<EmailRequest>,
+    ) -> Result<DetailReply, ApiError> {
+        let email = body.into_inner().email;
+        if let Some(row) = store::users::find_email(&state.db, email.trim()).await?
+            && !row.verified
+        {
+            accounts::send_confirmation(&state, row.user_id, &row.email).await?;
+        }
+        Ok(DetailReply::Ok(detail("ok")))
+    }
+}
+
+/// Registration names its password fields `password1`/`password2`.
+fn rename_password_field(error: ApiError, to: &str) -> ApiError {
+    match error {
+        ApiError::BadRequest(mut body) => {
+            if let Some(messages) = body.0.fields.remove("new_password2") {
+                let field = if messages[0].contains("didn't match") {
+                    "password2"
+                } else {
+                    to
+                };
+                body.0.detail = format!("{field}: {}", messages[0]);
+                body.0.fields.insert(field.into(), messages);
+            }
+            ApiError::BadRequest(body)
+        }
+        other => other,
+    }
+}
