@@ -13,7 +13,7 @@ use poem::{
     endpoint::make_sync,
     http::{HeaderValue, Uri, header},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::{CatchPanic, PanicHandler, SensitiveHeader},
+    middleware::{CatchPanic, CookieJarManager, PanicHandler, SensitiveHeader},
     web::Html,
 };
 use tracing::Instrument;
@@ -137,6 +137,7 @@ pub fn route(state: AppState) -> impl Endpoint {
         .nest("/", api::spec::service())
         .with(sensitive)
         .with(CatchPanic::new().with_handler(PanicToJson))
+        .with(CookieJarManager::new())
         .catch_all_error(render_poem_error)
         .around(trim_trailing_slash)
         .around(request_span)

@@ -68,6 +68,13 @@ pub struct Settings {
     pub auth_header_name: String,
     /// Accepted credential types in that header: any of `Bearer`, `JWT`, `Token`.
     pub auth_header_types: Vec<String>,
+    /// dj-rest-auth `JWT_AUTH_COOKIE`: when set (e.g. `jwt-auth`), logins also set the access
+    /// JWT in this HttpOnly cookie and requests may authenticate with it (CSRF-checked).
+    pub jwt_auth_cookie: Option<String>,
+    /// dj-rest-auth `JWT_AUTH_REFRESH_COOKIE`: the refresh JWT's cookie in cookie mode.
+    pub jwt_auth_refresh_cookie: String,
+    /// `Secure` flag of the cookies (turn off only for plain-HTTP development).
+    pub jwt_auth_cookie_secure: bool,
     /// SMTP server URL for outgoing mail (`smtp://host:25`, `smtps://user:pass@host`).
     pub smtp_url: Option<SecretString>,
     /// Sender of outgoing mail.
@@ -158,6 +165,9 @@ impl Default for Settings {
             jwt_audience: None,
             auth_header_name: "Authorization".into(),
             auth_header_types: vec!["Bearer".into(), "JWT".into(), "Token".into()],
+            jwt_auth_cookie: None,
+            jwt_auth_refresh_cookie: "jwt-refresh-token".into(),
+            jwt_auth_cookie_secure: true,
             smtp_url: None,
             mail_from: "authbridge <no-reply@localhost>".into(),
             email_verification: EmailVerification::Mandatory,

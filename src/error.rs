@@ -39,6 +39,7 @@ pub mod code {
     pub const LAST_LOGIN_METHOD: &str = "last_login_method";
     pub const REAUTHENTICATION_REQUIRED: &str = "reauthentication_required";
     pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
+    pub const CSRF_FAILED: &str = "csrf_failed";
     pub const USER_INACTIVE: &str = "user_inactive";
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     pub const SERVER_ERROR: &str = "server_error";

@@ -97,7 +97,17 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
         let state = request
             .data::<AppState>()
             .ok_or_else(|| ApiError::internal(&"AppState missing"))?;
-        let raw = presented(state, request)?.ok_or_else(not_provided)?;
+        // A header wins; in cookie mode the access cookie is the fallback (CSRF-checked).
+        let header = presented(state, request)?;
+        let cookie = match header {
+            Some(_) => None,
+            None => super::cookies::access_token(request, &state.settings)?,
+        };
+        let raw = match (header, &cookie) {
+            (Some(raw), _) => raw,
+            (None, Some(token)) => Raw::Jwt(token),
+            (None, None) => return Err(not_provided().into()),
+        };
         let (user_id, credential) = match raw {
             Raw::Jwt(token) => {
                 let claims = state

@@ -101,6 +101,7 @@ impl LocalAccountsApi {
     async fn login(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &poem::Request,
         body: Body<LoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
         let body = body.into_inner();
@@ -132,7 +133,9 @@ impl LocalAccountsApi {
             }
         }
         let pair = state.tokens.start_session(user.id).await?;
-        Ok(LoginResponse::Ok(Json(TokenPairResponse::new(pair, user))))
+        Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
+            req, &state, pair, user,
+        ))))
     }
 
     /// Register

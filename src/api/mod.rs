@@ -5,6 +5,7 @@ pub mod accounts;
 mod auth;
 mod body;
 pub mod compat;
+mod cookies;
 pub mod local_accounts;
 pub mod meta;
 pub mod password;

@@ -145,6 +145,17 @@ pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 impl TokenPairResponse {
+    /// The response of a login; in cookie mode the tokens are also set as cookies.
+    pub fn with_cookies(req: &Request, state: &AppState, pair: IssuedPair, user: entity::user::Model) -> Self {
+        super::cookies::set_session(
+            req,
+            &state.settings,
+            (&pair.access, pair.access_expiration),
+            Some((&pair.refresh, pair.refresh_expiration)),
+        );
+        Self::new(pair, user)
+    }
+
     pub fn new(pair: IssuedPair, user: entity::user::Model) -> Self {
         Self {
             access: pair.access,
@@ -187,6 +198,8 @@ impl SocialApi {
         let credential = Credential::try_from(body.into_inner())?;
         let site_id = current_site_id(&state, req).await?;
         let (user, pair) = login::social_login(&state, site_id, &provider, credential).await?;
-        Ok(LoginResponse::Ok(Json(TokenPairResponse::new(pair, user))))
+        Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
+            req, &state, pair, user,
+        ))))
     }
 }

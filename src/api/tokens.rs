@@ -4,7 +4,7 @@ use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use serde::Deserialize;
 
-use super::{ApiTags, Body, CurrentUser, MaybeBody, auth, social::rfc3339};
+use super::{ApiTags, Body, CurrentUser, MaybeBody, auth, cookies, social::rfc3339};
 use crate::{
     error::{ApiError, code},
     state::AppState,
@@ -23,6 +23,13 @@ pub struct VerifyTokenRequest {
 pub struct RefreshRequest {
     /// A refresh JWT.
     pub refresh: String,
+}
+
+/// dj-rest-auth's refresh body: in cookie mode `refresh` may be left out for the cookie.
+#[derive(Object, Deserialize)]
+pub struct CookieRefreshRequest {
+    /// A refresh JWT (in cookie mode, the refresh cookie when left out).
+    pub refresh: Option<String>,
 }
 
 #[derive(Object, Deserialize)]
@@ -148,9 +155,22 @@ impl TokensApi {
     async fn refresh_token(
         &self,
         state: poem::web::Data<&AppState>,
-        body: Body<RefreshRequest>,
+        req: &Request,
+        body: MaybeBody<CookieRefreshRequest>,
     ) -> Result<RefreshTokenResponse, ApiError> {
-        let refreshed = state.tokens.refresh(&body.into_inner().refresh).await?;
+        let refresh = match body.0.and_then(|b| b.refresh) {
+            Some(token) => token,
+            None => cookies::refresh_token(req, &state.settings)?
+                .ok_or_else(|| ApiError::field(code::INVALID, "refresh", "This field is required."))?,
+        };
+        let refreshed = state.tokens.refresh(&refresh).await?;
+        let rotated = refreshed.refresh.as_ref().map(|(token, exp)| (token.as_str(), *exp));
+        cookies::set_session(
+            req,
+            &state.settings,
+            (&refreshed.access, refreshed.access_expiration),
+            rotated,
+        );
         Ok(RefreshTokenResponse::Ok(Json(RefreshResponse {
             access: refreshed.access,
             refresh: refreshed.refresh.map(|(token, _)| token),
@@ -169,7 +189,11 @@ impl TokensApi {
         req: &Request,
         body: MaybeBody<LogoutRequest>,
     ) -> Result<LogoutResponse, ApiError> {
-        let refresh = body.0.and_then(|b| b.refresh);
+        let refresh = match body.0.and_then(|b| b.refresh) {
+            Some(token) => Some(token),
+            None => cookies::refresh_token(req, &state.settings)?,
+        };
+        cookies::clear_session(req, &state.settings);
         let opaque = match auth::presented(&state, req)? {
             Some(auth::Raw::Opaque(key)) => Some(key),
             _ => None,

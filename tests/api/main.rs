@@ -5,6 +5,7 @@ mod helpers;
 mod bad_input;
 mod cli;
 mod compat;
+mod cookie_mode;
 mod emulator;
 mod fake_kakao;
 mod fake_kakao_oidc;
