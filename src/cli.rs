@@ -50,6 +50,9 @@ pub enum Command {
     /// JWT signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Disable or enable a user (disabling revokes every token the user holds).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Run a provider emulator for offline development (no database needed).
     #[command(subcommand)]
     Emulate(EmulateCommand),
@@ -158,6 +161,12 @@ pub enum TokenCommand {
     /// Delete expired refresh-token rows (simplejwt `flushexpiredtokens`); the server also does
     /// this every `maintenance_interval`.
     FlushExpired,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    Disable { username: String },
+    Enable { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,6 +322,29 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     println!("{} expired refresh tokens deleted", tokens.purge_expired().await?)
                 }
             }
+        }
+        Command::User(command) => {
+            let db = connect_migrated(&settings).await?;
+            let (username, active) = match command {
+                UserCommand::Disable { username } => (username, false),
+                UserCommand::Enable { username } => (username, true),
+            };
+            let user = store::users::find_by_login(&db, &username)
+                .await?
+                .with_context(|| format!("no user {username:?}"))?;
+            store::users::set_active(&db, user.id, active).await?;
+            if !active {
+                store::tokens::revoke_user(&db, user.id, chrono::Utc::now()).await?;
+            }
+            println!(
+                "user {} {}",
+                user.username,
+                if active {
+                    "enabled"
+                } else {
+                    "disabled; its tokens are revoked"
+                }
+            );
         }
         Command::Keys(KeysCommand::Rotate) => {
             let db = connect_migrated(&settings).await?;

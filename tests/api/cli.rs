@@ -177,3 +177,54 @@ fn createsuperuser_token_create_keys_rotate_and_flush_work_from_the_command_line
         assert!(admin.is_staff && admin.is_superuser && admin.password.starts_with("argon2$argon2id$"));
     });
 }
+
+#[tokio::test]
+async fn disabling_a_user_from_the_command_line_revokes_its_sessions() {
+    use secrecy::ExposeSecret;
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+    app.create_local_user("hal", "", "a-long-horse-battery").await;
+    let session: serde_json::Value = app
+        .post_json(
+            "/api/token/",
+            &serde_json::json!({"username": "hal", "password": "a-long-horse-battery"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let db = app.settings.database_url.expose_secret().to_owned();
+
+    let (ok, out) = authbridge(&db, &["user", "disable", "hal"]);
+
+    assert!(ok && out.contains("disabled"), "{out}");
+    crate::helpers::assert_error(
+        app.refresh(session["refresh"].as_str().unwrap()).await,
+        401,
+        "token_not_valid",
+    )
+    .await;
+    crate::helpers::assert_error(
+        app.get_user("Bearer", session["access"].as_str().unwrap()).await,
+        401,
+        "user_inactive",
+    )
+    .await;
+    let login = app
+        .post_json(
+            "/api/token/",
+            &serde_json::json!({"username": "hal", "password": "a-long-horse-battery"}),
+        )
+        .await;
+    crate::helpers::assert_error(login, 401, "no_active_account").await;
+    let (ok, _) = authbridge(&db, &["user", "enable", "hal"]);
+    assert!(ok);
+    assert_eq!(
+        app.post_json(
+            "/api/token/",
+            &serde_json::json!({"username": "hal", "password": "a-long-horse-battery"})
+        )
+        .await
+        .status(),
+        200
+    );
+}
