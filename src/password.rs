@@ -38,6 +38,18 @@ fn hash_blocking(password: &str) -> Result<String, PasswordError> {
     Ok(format!("{DJANGO_ARGON2_PREFIX}{hash}"))
 }
 
+/// Argon2 jobs allowed at once: one per core. Each holds 19 MiB, so a login burst must queue
+/// (asynchronously) instead of filling the blocking pool with hundreds of hashes and as many
+/// 19 MiB buffers; the runtime's workers stay free for other requests meanwhile.
+static HASHING: LazyLock<tokio::sync::Semaphore> =
+    LazyLock::new(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map(usize::from).unwrap_or(2)));
+
+/// Runs one argon2 job on the blocking pool once a hashing slot is free.
+async fn run_hashing<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> Result<R, PasswordError> {
+    let _slot = HASHING.acquire().await.map_err(|_| PasswordError::Task)?;
+    spawn_blocking_in_span(job).await.map_err(|_| PasswordError::Task)
+}
+
 /// A hash that no password matches, verified for unknown users so that "no such user" and
 /// "wrong password" take the same time.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking("authbridge-dummy-password").unwrap_or_default());
@@ -75,9 +87,7 @@ fn verify_django_pbkdf2(rest: &str, password: &str) -> bool {
 
 pub async fn hash(password: &SecretString) -> Result<String, PasswordError> {
     let password = password.clone();
-    spawn_blocking_in_span(move || hash_blocking(password.expose_secret()))
-        .await
-        .map_err(|_| PasswordError::Task)?
+    run_hashing(move || hash_blocking(password.expose_secret())).await?
 }
 
 /// Checks `password` against `stored`, or against a dummy hash when there is no user, so both
@@ -85,7 +95,7 @@ pub async fn hash(password: &SecretString) -> Result<String, PasswordError> {
 pub async fn verify(stored: Option<&str>, password: &SecretString) -> bool {
     let stored = stored.map(str::to_owned);
     let password = password.clone();
-    spawn_blocking_in_span(move || match stored {
+    run_hashing(move || match stored {
         Some(stored) => verify_blocking(&stored, password.expose_secret()),
         None => {
             verify_blocking(&DUMMY_HASH, password.expose_secret());
