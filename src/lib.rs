@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod emulator;
 pub mod error;
+pub mod import;
 pub mod login;
 pub mod password;
 pub mod providers;

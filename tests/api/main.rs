@@ -8,6 +8,7 @@ mod compat;
 mod emulator;
 mod fake_kakao;
 mod fake_kakao_oidc;
+mod import_django;
 mod jwt;
 mod kakao_code_and_oidc;
 mod operations;
