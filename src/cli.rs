@@ -1,5 +1,7 @@
 //! Command line: `serve` (the default), `migrate`, `openapi`, the `site` / `socialapp`
-//! management commands that replace the Django admin steps, and `emulate kakao`.
+//! management commands that replace the Django admin steps, `import-django` and `emulate kakao`.
+
+mod import;
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
@@ -53,6 +55,8 @@ pub enum Command {
     /// Disable or enable a user (disabling revokes every token the user holds).
     #[command(subcommand)]
     User(UserCommand),
+    /// Import users, social accounts and email addresses from a Django deployment's dumps.
+    ImportDjango(import::ImportDjangoArgs),
     /// Run a provider emulator for offline development (no database needed).
     #[command(subcommand)]
     Emulate(EmulateCommand),
@@ -235,6 +239,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let app = app::App::build(settings).await?;
             app.run_until_stopped(app::shutdown_signal()).await?;
         }
+        Command::ImportDjango(args) => import::run(args, &settings).await?,
         Command::Openapi => println!("{}", crate::api::spec::spec_json()),
         Command::Migrate => {
             let db = store::connect(&settings.database_url, 1)

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod emulator;
 pub mod error;
+pub mod import;
 pub mod login;
 pub mod mail;
 pub mod password;

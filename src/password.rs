@@ -106,6 +106,14 @@ pub async fn verify(stored: Option<&str>, password: &SecretString) -> bool {
     .unwrap_or(false)
 }
 
+/// False for a hash in a format nothing here verifies (`md5$…`, `bcrypt_sha256$…`): its user can
+/// only get in again through a password reset. Django's unusable marker (`!…`) counts as supported.
+pub fn is_supported_format(stored: &str) -> bool {
+    ["!", DJANGO_ARGON2_PREFIX, "$argon2", "pbkdf2_sha256$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
+}
+
 /// True for hashes not made with our current algorithm and parameters.
 pub fn needs_rehash(stored: &str) -> bool {
     let phc = stored.strip_prefix(DJANGO_ARGON2_PREFIX).unwrap_or(stored);
@@ -158,5 +166,7 @@ mod tests {
         assert!(!verify_blocking("!abc", ""));
         assert!(!verify_blocking("md5$x$y", "y"));
         assert!(!verify_blocking("", ""));
+        assert!(!is_supported_format("md5$x$y") && !is_supported_format(""));
+        assert!(is_supported_format("!abc") && is_supported_format("pbkdf2_sha256$1$s$h"));
     }
 }

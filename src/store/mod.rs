@@ -11,7 +11,10 @@ pub mod users;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, SqlErr, TryGetableMany,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, thiserror::Error)]
@@ -102,4 +105,48 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// `/readyz`: one round trip to the database.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.ping().await
+}
+
+/// Values per `IN (…)` list or per multi-row INSERT: far below every backend's bind-parameter limit.
+pub(crate) const BATCH: usize = 500;
+
+/// Which of `values` already occur in `column` (bulk conflict checks of the Django import).
+pub(crate) async fn existing_values<E, V>(
+    db: &impl ConnectionTrait,
+    column: E::Column,
+    values: &[V],
+) -> Result<Vec<V>, StoreError>
+where
+    E: EntityTrait,
+    V: Clone + Into<sea_orm::Value> + TryGetableMany,
+{
+    let mut found = Vec::new();
+    for chunk in values.chunks(BATCH) {
+        found.extend(
+            E::find()
+                .select_only()
+                .column(column)
+                .filter(column.is_in(chunk.iter().cloned()))
+                .into_tuple::<V>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// Moves each table's `id` sequence past its largest id, after rows were inserted with explicit
+/// ids. Only PostgreSQL needs this: MySQL's AUTO_INCREMENT and SQLite's follow the largest id.
+pub async fn reset_id_sequences(db: &impl ConnectionTrait, tables: &[&'static str]) -> Result<(), StoreError> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    for table in tables {
+        db.execute_unprepared(&format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) \
+             FROM {table}"
+        ))
+        .await?;
+    }
+    Ok(())
 }

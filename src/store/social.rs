@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use entity::{social_account, social_app, social_app_site, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set, TransactionTrait, TryIntoModel, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait, TryIntoModel, sea_query::Expr,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -364,4 +364,41 @@ pub async fn connect_account(
             Ok(())
         }
     }
+}
+
+/// Inserts social accounts exactly as given, ids included (`authbridge import-django`).
+pub async fn insert_imported(db: &impl ConnectionTrait, rows: &[social_account::Model]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(super::BATCH) {
+        social_account::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Which of `ids` are taken by social accounts.
+pub async fn existing_account_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<i32>, StoreError> {
+    super::existing_values::<social_account::Entity, _>(db, social_account::Column::Id, ids).await
+}
+
+/// Which of `uids` of `provider` are linked already.
+pub async fn existing_uids(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    uids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in uids.chunks(super::BATCH) {
+        found.extend(
+            social_account::Entity::find()
+                .select_only()
+                .column(social_account::Column::Uid)
+                .filter(social_account::Column::Provider.eq(provider))
+                .filter(social_account::Column::Uid.is_in(chunk.iter().cloned()))
+                .into_tuple::<String>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
 }

@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use entity::{email_address, user};
 use rand::{Rng, distributions::Alphanumeric};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
+    Set, TransactionTrait,
     sea_query::{Expr, ExprTrait, Func},
 };
 
-use super::{StoreError, is_unique_violation};
+use super::{BATCH, StoreError, existing_values, is_unique_violation};
 
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> Result<user::Model, StoreError> {
     user::Entity::find_by_id(id)
@@ -274,6 +274,49 @@ pub async fn set_active(db: &impl ConnectionTrait, id: i32, active: bool) -> Res
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Inserts users exactly as given, ids included (`authbridge import-django`).
+pub async fn insert_imported(db: &impl ConnectionTrait, users: &[user::Model]) -> Result<(), StoreError> {
+    for chunk in users.chunks(BATCH) {
+        user::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts email rows exactly as given, ids included (`authbridge import-django`).
+pub async fn insert_imported_emails(
+    db: &impl ConnectionTrait,
+    rows: &[email_address::Model],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(BATCH) {
+        email_address::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Which of `ids` are taken by users.
+pub async fn existing_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<i32>, StoreError> {
+    existing_values::<user::Entity, _>(db, user::Column::Id, ids).await
+}
+
+/// Which of `usernames` are taken (exactly, as Django compares them).
+pub async fn existing_usernames(db: &impl ConnectionTrait, usernames: &[String]) -> Result<Vec<String>, StoreError> {
+    existing_values::<user::Entity, _>(db, user::Column::Username, usernames).await
+}
+
+/// Which of `ids` are taken by email rows.
+pub async fn existing_email_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<i32>, StoreError> {
+    existing_values::<email_address::Entity, _>(db, email_address::Column::Id, ids).await
+}
+
+/// Which of the lower-cased `emails` have an email row.
+pub async fn existing_emails(db: &impl ConnectionTrait, emails: &[String]) -> Result<Vec<String>, StoreError> {
+    existing_values::<email_address::Entity, _>(db, email_address::Column::Email, emails).await
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod cookie_mode;
 mod emulator;
 mod fake_kakao;
 mod fake_kakao_oidc;
+mod import_django;
 mod jwt;
 mod kakao_code_and_oidc;
 mod local_accounts;
