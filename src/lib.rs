@@ -7,6 +7,7 @@ pub mod error;
 pub mod login;
 pub mod password;
 pub mod providers;
+pub mod ratelimit;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{config::Settings, providers::Providers, tokens::Tokens};
+use crate::{config::Settings, providers::Providers, ratelimit::RateLimiter, tokens::Tokens};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,4 +12,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub providers: Providers,
     pub tokens: Tokens,
+    /// Login, registration and password-reset budgets: `state.limits.check(…).await?` first.
+    pub limits: RateLimiter,
 }
