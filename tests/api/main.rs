@@ -11,6 +11,7 @@ mod fake_kakao_oidc;
 mod jwt;
 mod kakao_code_and_oidc;
 mod operations;
+mod rate_limits;
 mod social_accounts;
 mod social_login;
 mod token_lifecycle;
