@@ -23,6 +23,7 @@ use crate::{
     config::Settings,
     error::render_poem_error,
     providers,
+    ratelimit::RateLimiter,
     state::AppState,
     store,
     tokens::{KeyRing, Tokens},
@@ -54,7 +55,9 @@ impl App {
         let keys = KeyRing::load(db.clone(), &settings)
             .await
             .context("loading JWT signing keys")?;
+        let limits = RateLimiter::from_settings(&settings)?;
         let state = AppState {
+            limits,
             tokens: Tokens::new(Arc::new(keys), db.clone(), &settings),
             providers: providers::Providers::from_settings(&settings, http),
             mailer: crate::mail::Mailer::from_settings(&settings)?,
@@ -98,7 +101,8 @@ impl App {
 }
 
 /// Background upkeep: re-read signing keys every minute (another instance or the CLI may have
-/// rotated them) and purge expired refresh-token rows every `maintenance_interval`.
+/// rotated them), forget full rate-limit buckets every minute, and purge expired refresh-token
+/// rows every `maintenance_interval`.
 async fn maintain(state: AppState) {
     // First ticks one period from now: at start-up the keys were just loaded.
     let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -110,6 +114,7 @@ async fn maintain(state: AppState) {
                 if let Err(e) = state.tokens.keys().reload().await {
                     tracing::warn!(error = %e, "reloading signing keys");
                 }
+                state.limits.retain_recent();
             }
             _ = purge.tick() => match state.tokens.purge_expired().await {
                 Ok(purged) if purged > 0 => tracing::info!(purged, "expired refresh tokens purged"),

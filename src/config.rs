@@ -1,18 +1,25 @@
 //! Typed configuration: defaults < `authbridge.toml` (or `--config FILE`) < `AUTHBRIDGE_*` env.
 //! Values are checked here, at load time; the rest of the code reads typed fields only.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::Path,
+    str::FromStr,
+    time::Duration,
+};
 
 use figment::{
     Figment,
     providers::{Env, Format, Toml},
 };
+use ipnet::IpNet;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use url::Url;
 
 /// Environment variables that may instead name a file holding the secret (`AUTHBRIDGE_X_FILE`).
-const FILE_SECRETS: [&str; 3] = ["database_url", "signing_key", "smtp_url"];
+const FILE_SECRETS: [&str; 4] = ["database_url", "signing_key", "smtp_url", "redis_url"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -95,6 +102,123 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Social apps applied at start-up (file only: `[[social_apps]]`).
     pub social_apps: Vec<SocialAppConfig>,
+    /// Apply the rate limits of password login, registration and password reset (`false`: off).
+    pub rate_limits_enabled: bool,
+    /// Password logins and token obtains per account (the login name, case-insensitive): `N/period`.
+    pub login_rate_per_account: Rate,
+    /// Password logins and token obtains per client IP (an IPv6 client's /64).
+    pub login_rate_per_ip: Rate,
+    /// Registrations per email address.
+    pub register_rate_per_account: Rate,
+    /// Registrations per client IP.
+    pub register_rate_per_ip: Rate,
+    /// Password reset requests per email address.
+    pub password_reset_rate_per_account: Rate,
+    /// Password reset requests per client IP.
+    pub password_reset_rate_per_ip: Rate,
+    /// Redis (`redis://[:password@]host:6379/0`) shared by all instances for the rate-limit counts;
+    /// unset: each instance counts in its own memory.
+    pub redis_url: Option<SecretString>,
+    /// Prefix of the rate-limit keys in Redis.
+    pub redis_key_prefix: String,
+    /// Time allowed for one Redis call, connecting included; past it, the instance's own memory counts.
+    #[serde(with = "humantime_serde")]
+    pub redis_timeout: Duration,
+    /// Reverse proxies (addresses or CIDRs) whose forwarded header names the client.
+    #[serde(deserialize_with = "ip_nets")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// The header those proxies set: `x-forwarded-for` or `forwarded` (RFC 7239).
+    pub forwarded_header: ForwardedHeader,
+}
+
+/// A rate: `N/period`, period one of `s`, `min`, `hour`, `day` or a duration (`10/30s`). N requests
+/// may come at once; then one more each period/N (GCRA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub period: Duration,
+}
+
+impl Rate {
+    pub const fn new(count: u32, period: Duration) -> Self {
+        Self { count, period }
+    }
+
+    /// The time one request's share takes to come back: period / count.
+    pub fn interval(&self) -> Duration {
+        self.period / self.count
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not a rate such as `10/min`");
+        let (count, period) = s.split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let period = match period.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "d" | "day" => Duration::from_secs(86_400),
+            other => humantime_serde::re::humantime::parse_duration(other).map_err(|_| bad())?,
+        };
+        // Below a millisecond per request the Redis script's clock could not tell requests apart.
+        if count == 0 || period / count < Duration::from_millis(1) {
+            return Err(format!("{s:?}: the count must be > 0 and at most one per millisecond"));
+        }
+        Ok(Self { count, period })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.count,
+            humantime_serde::re::humantime::format_duration(self.period)
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    XForwardedFor,
+    Forwarded,
+}
+
+/// A list, or one comma-separated string (`10.0.0.0/8, 127.0.0.1`) as an environment variable
+/// gives it; a bare address is a /32 (/128).
+fn ip_nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an IP address or CIDR")))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -177,6 +301,18 @@ impl Default for Settings {
             password_reset_lifetime: Duration::from_secs(3600),
             log_format: LogFormat::Pretty,
             social_apps: Vec::new(),
+            rate_limits_enabled: true,
+            login_rate_per_account: Rate::new(10, Duration::from_secs(60)),
+            login_rate_per_ip: Rate::new(30, Duration::from_secs(60)),
+            register_rate_per_account: Rate::new(5, Duration::from_secs(3600)),
+            register_rate_per_ip: Rate::new(20, Duration::from_secs(3600)),
+            password_reset_rate_per_account: Rate::new(5, Duration::from_secs(3600)),
+            password_reset_rate_per_ip: Rate::new(20, Duration::from_secs(3600)),
+            redis_url: None,
+            redis_key_prefix: "authbridge:rl:".into(),
+            redis_timeout: Duration::from_millis(500),
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
         }
     }
 }
@@ -255,6 +391,41 @@ impl Settings {
             "AUTHBRIDGE_MAINTENANCE_INTERVAL must be > 0"
         );
         anyhow::ensure!(self.max_body_bytes > 0, "AUTHBRIDGE_MAX_BODY_BYTES must be > 0");
+        anyhow::ensure!(!self.redis_timeout.is_zero(), "AUTHBRIDGE_REDIS_TIMEOUT must be > 0");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_named_and_humantime_periods() {
+        assert_eq!("10/min".parse(), Ok(Rate::new(10, Duration::from_secs(60))));
+        assert_eq!(" 5 / hour".parse(), Ok(Rate::new(5, Duration::from_secs(3600))));
+        assert_eq!("3/30s".parse(), Ok(Rate::new(3, Duration::from_secs(30))));
+        for bad in ["10", "0/min", "x/min", "10/fortnightly", "5000/1s"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_take_a_list_or_a_comma_separated_string() {
+        let from_env: Settings = Figment::new()
+            .merge(("trusted_proxies", "10.0.0.0/8, 127.0.0.1,::1"))
+            .extract()
+            .unwrap();
+        let nets: Vec<String> = from_env.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+        let from_file: Settings = Figment::new()
+            .merge(Toml::string(r#"trusted_proxies = ["192.168.0.0/16"]"#))
+            .extract()
+            .unwrap();
+        assert_eq!(from_file.trusted_proxies.len(), 1);
+        let bad = Figment::new()
+            .merge(("trusted_proxies", "proxy.local"))
+            .extract::<Settings>();
+        assert!(bad.is_err());
     }
 }

@@ -12,7 +12,7 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
-use crate::{providers::ProviderError, store::StoreError, tokens::TokenError};
+use crate::{providers::ProviderError, ratelimit::Throttled, store::StoreError, tokens::TokenError};
 
 /// Stable machine codes of api.md; clients switch on these.
 pub mod code {
@@ -41,6 +41,7 @@ pub mod code {
     pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
     pub const CSRF_FAILED: &str = "csrf_failed";
     pub const USER_INACTIVE: &str = "user_inactive";
+    pub const THROTTLED: &str = "throttled";
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
     pub const SERVER_ERROR: &str = "server_error";
 }
@@ -80,6 +81,9 @@ pub enum ApiError {
     /// The body is larger than the configured limit.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// Too many attempts from this client or for this account; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// A bug on our side; `detail` holds an id to find it in the logs.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -209,6 +213,23 @@ impl From<ProviderError> for ApiError {
                 ))
             }
         }
+    }
+}
+
+impl From<Throttled> for ApiError {
+    fn from(e: Throttled) -> Self {
+        // Whole seconds, rounded up: a client that waits that long is let in.
+        let secs = e.retry_after.as_secs() + u64::from(e.retry_after.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        // DRF's `Throttled` wording, so clients that show `detail` read the same.
+        let unit = if secs == 1 { "second" } else { "seconds" };
+        ApiError::TooManyRequests(
+            body(
+                code::THROTTLED,
+                format!("Request was throttled. Expected available in {secs} {unit}."),
+            ),
+            secs,
+        )
     }
 }
 

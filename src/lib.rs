@@ -11,6 +11,7 @@ pub mod mail;
 pub mod password;
 pub mod password_rules;
 pub mod providers;
+pub mod ratelimit;
 pub mod state;
 pub mod store;
 pub mod telemetry;

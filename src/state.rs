@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{config::Settings, mail::Mailer, providers::Providers, tokens::Tokens};
+use crate::{config::Settings, mail::Mailer, providers::Providers, ratelimit::RateLimiter, tokens::Tokens};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,4 +13,6 @@ pub struct AppState {
     pub providers: Providers,
     pub tokens: Tokens,
     pub mailer: Mailer,
+    /// Login, registration and password-reset budgets: `state.limits.check(…).await?` first.
+    pub limits: RateLimiter,
 }

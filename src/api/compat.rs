@@ -16,6 +16,7 @@ use super::{
 use crate::{
     error::{ApiError, code},
     login,
+    ratelimit::{Action, ClientIp},
     state::AppState,
     tokens::{TokenError, TokenType},
 };
@@ -116,8 +117,13 @@ fn drf_jwt_error(e: TokenError) -> ApiError {
     }
 }
 
-async fn password_login(state: &AppState, body: CredentialsRequest) -> Result<Option<entity::user::Model>, ApiError> {
+async fn password_login(
+    state: &AppState,
+    client: ClientIp,
+    body: CredentialsRequest,
+) -> Result<Option<entity::user::Model>, ApiError> {
     let (login, password) = body.parts()?;
+    state.limits.check(Action::Login, &client, Some(&login)).await?;
     login::authenticate_password(state, &login, &password).await
 }
 
@@ -130,14 +136,17 @@ impl CompatApi {
     async fn obtain_pair(
         &self,
         state: poem::web::Data<&AppState>,
+        client: ClientIp,
         body: Body<CredentialsRequest>,
     ) -> Result<PairResponse, ApiError> {
-        let user = password_login(&state, body.into_inner()).await?.ok_or_else(|| {
-            ApiError::unauthorized(
-                code::NO_ACTIVE_ACCOUNT,
-                "No active account found with the given credentials",
-            )
-        })?;
+        let user = password_login(&state, client, body.into_inner())
+            .await?
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    code::NO_ACTIVE_ACCOUNT,
+                    "No active account found with the given credentials",
+                )
+            })?;
         let pair = state.tokens.start_session(user.id).await?;
         Ok(PairResponse::Ok(Json(TokenPair {
             access: pair.access,
@@ -197,9 +206,10 @@ impl CompatApi {
     async fn jwt_obtain(
         &self,
         state: poem::web::Data<&AppState>,
+        client: ClientIp,
         body: Body<CredentialsRequest>,
     ) -> Result<TokenReply, ApiError> {
-        let user = password_login(&state, body.into_inner())
+        let user = password_login(&state, client, body.into_inner())
             .await?
             .ok_or_else(unable_to_log_in)?;
         let mut claims = state.tokens.access_claims(user.id);
@@ -264,9 +274,10 @@ impl CompatApi {
     async fn obtain_auth_token(
         &self,
         state: poem::web::Data<&AppState>,
+        client: ClientIp,
         body: Body<CredentialsRequest>,
     ) -> Result<TokenReply, ApiError> {
-        let user = password_login(&state, body.into_inner())
+        let user = password_login(&state, client, body.into_inner())
             .await?
             .ok_or_else(unable_to_log_in)?;
         let token = state.tokens.create_opaque(user.id, false).await?;

@@ -13,6 +13,7 @@ use crate::{
     config::EmailVerification,
     error::{ApiError, code},
     login,
+    ratelimit::{Action, ClientIp},
     state::AppState,
     store,
 };
@@ -102,6 +103,7 @@ impl LocalAccountsApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &poem::Request,
+        client: ClientIp,
         body: Body<LoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
         let body = body.into_inner();
@@ -113,6 +115,7 @@ impl LocalAccountsApi {
                 "Must include \"username\" and \"password\".",
             )
         })?;
+        state.limits.check(Action::Login, &client, Some(&name)).await?;
         let user = login::authenticate_password(&state, &name, &SecretString::from(body.password))
             .await?
             .ok_or_else(|| {
@@ -147,14 +150,16 @@ impl LocalAccountsApi {
     async fn register(
         &self,
         state: poem::web::Data<&AppState>,
+        client: ClientIp,
         body: Body<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
         let body = body.into_inner();
+        let email = valid_email(&body.email)?;
+        state.limits.check(Action::Register, &client, Some(&email)).await?;
         if state.settings.email_verification != EmailVerification::None && !state.mailer.is_configured() {
             // Refuse before creating an account nobody could confirm.
             return Err(crate::mail::MailError::NotConfigured.into());
         }
-        let email = valid_email(&body.email)?;
         let username = body
             .username
             .filter(|u| !u.trim().is_empty())
@@ -211,9 +216,14 @@ impl LocalAccountsApi {
     async fn resend_email(
         &self,
         state: poem::web::Data<&AppState>,
+        client: ClientIp,
         body: Body<EmailRequest>,
     ) -> Result<DetailReply, ApiError> {
         let email = body.into_inner().email;
+        state
+            .limits
+            .check(Action::Register, &client, Some(email.trim()))
+            .await?;
         if let Some(row) = store::users::find_email(&state.db, email.trim()).await?
             && !row.verified
         {

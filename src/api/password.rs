@@ -9,6 +9,7 @@ use super::{ApiTags, Body, CurrentUser, tokens::DetailResponse};
 use crate::{
     accounts,
     error::{ApiError, code},
+    ratelimit::{Action, ClientIp},
     state::AppState,
 };
 
@@ -91,9 +92,15 @@ impl PasswordApi {
     async fn reset(
         &self,
         state: poem::web::Data<&AppState>,
+        client: ClientIp,
         body: Body<PasswordResetRequest>,
     ) -> Result<DetailReply, ApiError> {
-        accounts::send_password_reset(&state, body.into_inner().email.trim()).await?;
+        let email = body.into_inner().email;
+        state
+            .limits
+            .check(Action::PasswordReset, &client, Some(email.trim()))
+            .await?;
+        accounts::send_password_reset(&state, email.trim()).await?;
         Ok(detail("Password reset e-mail has been sent."))
     }
 

@@ -40,6 +40,20 @@ impl Backend {
 
 static POSTGRES_SKIP: Once = Once::new();
 static MYSQL_SKIP: Once = Once::new();
+static REDIS_SKIP: Once = Once::new();
+
+/// Redis for the shared rate-limit tests when `AUTHBRIDGE_TEST_REDIS_URL` is set; said once on
+/// stderr when it is not.
+pub fn test_redis_url() -> Option<String> {
+    match std::env::var("AUTHBRIDGE_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            REDIS_SKIP
+                .call_once(|| eprintln!("AUTHBRIDGE_TEST_REDIS_URL is not set: skipping the Redis rate-limit tests"));
+            None
+        }
+    }
+}
 
 fn from_env(var: &str, make: fn(String) -> Backend, once: &Once) -> Option<Backend> {
     match std::env::var(var) {
@@ -311,6 +325,19 @@ impl TestApp {
     pub async fn logout(&self, refresh: &str) -> reqwest::Response {
         self.post_json("/rest-auth/logout/", &serde_json::json!({ "refresh": refresh }))
             .await
+    }
+
+    /// `POST /api/token/` (simplejwt) with a username and password, optionally through a proxy
+    /// that says the client is `forwarded_for`.
+    pub async fn obtain_pair(&self, username: &str, password: &str, forwarded_for: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url("/api/token/"))
+            .json(&serde_json::json!({ "username": username, "password": password }));
+        if let Some(client) = forwarded_for {
+            request = request.header("x-forwarded-for", client);
+        }
+        request.send().await.expect("request")
     }
 
     /// A local user with a password, as `authbridge createsuperuser` makes one.

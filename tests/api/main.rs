@@ -14,6 +14,7 @@ mod jwt;
 mod kakao_code_and_oidc;
 mod local_accounts;
 mod operations;
+mod rate_limits;
 mod smtp_sink;
 mod social_accounts;
 mod social_login;
