@@ -43,6 +43,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self):
         path = self.path.split("?", 1)[0]
+        if path == "/.well-known/jwks.json":
+            # No signing keys: any id_token is then refused as invalid (400), as Kakao would.
+            return self._send(200, {"keys": []})
         if path not in ("/v1/user/access_token_info", "/v2/user/me"):
             return self._send(404, {"msg": "not found", "code": -404})
         uid = self._user_id()

@@ -233,3 +233,48 @@ pub async fn register(
     txn.commit().await.map_err(StoreError::from)?;
     Ok(user)
 }
+
+/// Why a deletion stopped; nothing was deleted in either case.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    #[error(transparent)]
+    Provider(#[from] crate::providers::ProviderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<DeleteError> for ApiError {
+    fn from(e: DeleteError) -> Self {
+        match e {
+            DeleteError::Provider(e) => e.into(),
+            DeleteError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Unlinks every provider account of the user at the provider (Kakao `/v1/user/unlink` with the
+/// admin key), then deletes the user with its accounts, emails and tokens. A provider failure
+/// stops before anything is deleted, so a retry later finishes the job (an already unlinked
+/// account counts as done).
+pub async fn delete_user(
+    db: &sea_orm::DatabaseConnection,
+    providers: &crate::providers::Providers,
+    user_id: i32,
+) -> Result<(), DeleteError> {
+    let apps = store::social::list_apps(db).await?;
+    for account in store::social::list_accounts(db, user_id).await? {
+        let Some(provider) = providers.get(&account.provider) else {
+            continue;
+        };
+        let app = apps.iter().find(|a| {
+            use secrecy::ExposeSecret;
+            a.provider == account.provider && !a.admin_key.expose_secret().is_empty()
+        });
+        match app {
+            Some(app) => provider.unlink(app, &account.uid).await?,
+            None => tracing::warn!(provider = %account.provider, "no admin key to unlink with; deleting locally only"),
+        }
+    }
+    store::users::delete(db, user_id).await?;
+    Ok(())
+}

@@ -169,8 +169,17 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    Disable { username: String },
-    Enable { username: String },
+    Disable {
+        username: String,
+    },
+    Enable {
+        username: String,
+    },
+    /// Delete the user (the admin's delete): unlinks each Kakao link at Kakao first; if Kakao
+    /// cannot be reached nothing is deleted.
+    Delete {
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -333,6 +342,18 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let (username, active) = match command {
                 UserCommand::Disable { username } => (username, false),
                 UserCommand::Enable { username } => (username, true),
+                UserCommand::Delete { username } => {
+                    let user = store::users::find_by_login(&db, &username)
+                        .await?
+                        .with_context(|| format!("no user {username:?}"))?;
+                    let providers = crate::providers::Providers::from_settings(
+                        &settings,
+                        crate::providers::http_client(&settings)?,
+                    );
+                    crate::accounts::delete_user(&db, &providers, user.id).await?;
+                    println!("user {} deleted and unlinked at its providers", user.username);
+                    return Ok(());
+                }
             };
             let user = store::users::find_by_login(&db, &username)
                 .await?

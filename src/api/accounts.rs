@@ -5,7 +5,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{ApiTags, Body, CurrentUser, MaybeBody, Presented, UserResponse, social::rfc3339};
+use super::{ApiTags, Body, CurrentUser, MaybeBody, Presented, UserResponse, body::not_null, social::rfc3339};
 use crate::{
     error::{ApiError, code},
     state::AppState,
@@ -27,14 +27,20 @@ pub enum GetUserResponse {
 /// Editable fields; `pk` and `email` are read-only and ignored.
 #[derive(Object, Deserialize)]
 pub struct UpdateUserRequest {
+    /// Letters, digits and `@.+-_`, at most 150 characters; unique.
+    #[oai(validator(min_length = 1, max_length = 150))]
+    #[serde(default, deserialize_with = "not_null")]
     pub username: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub first_name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub last_name: Option<String>,
 }
 
 #[derive(Object, Deserialize)]
 pub struct DeleteAccountRequest {
     /// The current password; required when the account has one.
+    #[serde(default, deserialize_with = "not_null")]
     pub password: Option<String>,
 }
 
@@ -67,6 +73,7 @@ pub struct ExportedUser {
     pub is_active: bool,
     pub is_staff: bool,
     pub date_joined: String,
+    #[oai(skip_serializing_if_is_none)]
     pub last_login: Option<String>,
     /// Whether a password is set (its hash is not exported).
     pub has_password: bool,
@@ -94,7 +101,9 @@ pub struct ExportedSession {
     pub jti: String,
     pub issued_at: String,
     pub expires_at: String,
+    #[oai(skip_serializing_if_is_none)]
     pub rotated_at: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub revoked_at: Option<String>,
 }
 
@@ -220,25 +229,7 @@ impl AccountsApi {
         body: MaybeBody<DeleteAccountRequest>,
     ) -> Result<DeleteAccountResponse, ApiError> {
         check_reauthentication(&caller, body.0.and_then(|b| b.password)).await?;
-        for account in store::social::list_accounts(&state.db, caller.user.id).await? {
-            let Some(provider) = state.providers.get(&account.provider) else {
-                continue;
-            };
-            let apps = store::social::list_apps(&state.db).await?;
-            let app = apps.iter().find(|a| {
-                a.provider == account.provider && {
-                    use secrecy::ExposeSecret;
-                    !a.admin_key.expose_secret().is_empty()
-                }
-            });
-            match app {
-                Some(app) => provider.unlink(app, &account.uid).await?,
-                None => {
-                    tracing::warn!(provider = %account.provider, "no admin key to unlink with; deleting locally only")
-                }
-            }
-        }
-        store::users::delete(&state.db, caller.user.id).await?;
+        crate::accounts::delete_user(&state.db, &state.providers, caller.user.id).await?;
         tracing::info!(user_id = caller.user.id, "account deleted");
         Ok(DeleteAccountResponse::Deleted)
     }

@@ -154,6 +154,16 @@ fn field_error(path: &str, message: &str) -> ApiError {
     ApiError::field(code::INVALID, path, format!("Invalid value: {message}."))
 }
 
+/// For optional fields: absent means `None`, but an explicit `null` is refused ("This field may
+/// not be null.", as DRF), since the schema does not allow it.
+pub fn not_null<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// A body that may be absent altogether (no `Content-Type`): dj-rest-auth's logout is posted
 /// empty by clients that authenticate with a `Token` header.
 pub struct MaybeBody<T>(pub Option<T>);

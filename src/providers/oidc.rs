@@ -27,7 +27,8 @@ const LEEWAY_SECS: u64 = 30;
 
 pub struct JwksCache {
     url: String,
-    keys: RwLock<HashMap<String, DecodingKey>>,
+    /// `None` until a key set was fetched once; an empty set fetched is a warm (if useless) cache.
+    keys: RwLock<Option<HashMap<String, DecodingKey>>>,
     /// When the last fetch of a cold cache, and the last refetch of a warm one, started.
     last_fetch: Mutex<(Option<Instant>, Option<Instant>)>,
 }
@@ -45,7 +46,7 @@ impl JwksCache {
     pub fn new(url: String) -> Self {
         Self {
             url,
-            keys: RwLock::new(HashMap::new()),
+            keys: RwLock::new(None),
             last_fetch: Mutex::new((None, None)),
         }
     }
@@ -53,10 +54,10 @@ impl JwksCache {
     async fn key(&self, http: &reqwest::Client, kid: &str) -> Result<DecodingKey, ProviderError> {
         let cold = {
             let keys = self.keys.read().await;
-            if let Some(key) = keys.get(kid) {
+            if let Some(key) = keys.as_ref().and_then(|k| k.get(kid)) {
                 return Ok(key.clone());
             }
-            keys.is_empty()
+            keys.is_none()
         };
         let may_fetch = {
             let mut last = self.last_fetch.lock().unwrap_or_else(|e| e.into_inner());
@@ -80,6 +81,7 @@ impl JwksCache {
         }
         let fetched = self.fetch(http).await?;
         let mut keys = self.keys.write().await;
+        let keys = keys.get_or_insert_with(HashMap::new);
         keys.extend(fetched);
         keys.get(kid).cloned().ok_or(ProviderError::InvalidToken)
     }

@@ -27,6 +27,10 @@ pub async fn find_email(db: &impl ConnectionTrait, email: &str) -> Result<Option
 
 /// A user whose `users.email` matches case-insensitively (users made without an email row).
 pub async fn find_by_user_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<user::Model>, StoreError> {
+    // Users without an address have "" there: an empty address matches nobody.
+    if email.trim().is_empty() {
+        return Ok(None);
+    }
     Ok(user::Entity::find()
         .filter(Expr::expr(Func::lower(Expr::col(user::Column::Email))).eq(email.to_lowercase()))
         .one(db)
@@ -258,12 +262,11 @@ pub async fn update_profile(
     if let Some(v) = last_name {
         row.last_name = Set(v.to_owned());
     }
-    row.update(db).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict("username")
-        } else {
-            e.into()
-        }
+    row.update(db).await.map_err(|e| match e {
+        // Deleted meanwhile (a concurrent DELETE /rest-auth/user/).
+        sea_orm::DbErr::RecordNotUpdated => StoreError::NotFound("user"),
+        e if is_unique_violation(&e) => StoreError::Conflict("username"),
+        e => e.into(),
     })
 }
 

@@ -228,3 +228,61 @@ async fn disabling_a_user_from_the_command_line_revokes_its_sessions() {
         200
     );
 }
+
+// The fake Kakao runs on this test's runtime: the binary is run off it (`spawn_blocking`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_user_from_the_command_line_unlinks_it_at_kakao_first() {
+    use secrecy::ExposeSecret;
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+    let login = app.login_new_kakao_user(71).await;
+    let username = login["user"]["username"].as_str().unwrap().to_owned();
+    let db = app.settings.database_url.expose_secret().to_owned();
+    let run = |kakao: String| {
+        let (db, username) = (db.clone(), username.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let out = Command::new(env!("CARGO_BIN_EXE_authbridge"))
+                    .args(["user", "delete", &username])
+                    .env("AUTHBRIDGE_DATABASE_URL", db)
+                    .env("AUTHBRIDGE_KAKAO_API_BASE", kakao)
+                    .env("AUTHBRIDGE_PROVIDER_TIMEOUT", "2s")
+                    .env("RUST_LOG", "warn")
+                    .output()
+                    .unwrap();
+                (
+                    out.status.success(),
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ),
+                )
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (ok, out) = run(format!("http://127.0.0.1:{closed_port}")).await;
+    assert!(!ok, "Kakao unreachable: refused, {out}");
+    assert_eq!(
+        app.get_user("Bearer", login["access"].as_str().unwrap()).await.status(),
+        200,
+        "nothing deleted"
+    );
+
+    let (ok, out) = run(app.kakao.base_url.clone()).await;
+    assert!(ok && out.contains("deleted"), "{out}");
+    assert_eq!(app.kakao.unlinked(), ["71"]);
+    crate::helpers::assert_error(
+        app.refresh(login["refresh"].as_str().unwrap()).await,
+        401,
+        "token_not_valid",
+    )
+    .await;
+}
