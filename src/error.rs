@@ -48,6 +48,7 @@ pub mod code {
 
 /// Error body of every non-400 error.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct ErrorBody {
     /// Human-readable text.
     pub detail: String,
@@ -340,5 +341,14 @@ impl ToJSON for ValidationErrorBody {
         map.insert("detail".into(), Value::from(self.detail.clone()));
         map.insert("code".into(), Value::from(self.code.clone()));
         Some(Value::Object(map))
+    }
+}
+
+impl poem_openapi::types::Example for ErrorBody {
+    fn example() -> Self {
+        Self {
+            detail: "Token is invalid or expired".into(),
+            code: "token_not_valid".into(),
+        }
     }
 }

@@ -26,6 +26,7 @@ pub enum GetUserResponse {
 
 /// Editable fields; `pk` and `email` are read-only and ignored.
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct UpdateUserRequest {
     /// Letters, digits and `@.+-_`, at most 150 characters; unique.
     #[oai(validator(min_length = 1, max_length = 150))]
@@ -289,5 +290,15 @@ impl AccountsApi {
                 .collect(),
             opaque_tokens_created: opaque.into_iter().map(|t| rfc3339(t.created_at)).collect(),
         })))
+    }
+}
+
+impl poem_openapi::types::Example for UpdateUserRequest {
+    fn example() -> Self {
+        Self {
+            username: None,
+            first_name: Some("Alice".into()),
+            last_name: Some("Kim".into()),
+        }
     }
 }

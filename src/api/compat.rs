@@ -25,6 +25,7 @@ pub struct CompatApi;
 
 /// Username (or email) and password.
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct CredentialsRequest {
     /// Username; an email address also works.
     pub username: Option<String>,
@@ -282,5 +283,15 @@ impl CompatApi {
             .ok_or_else(unable_to_log_in)?;
         let token = state.tokens.create_opaque(user.id, false).await?;
         Ok(TokenReply::Ok(Json(TokenBody { token })))
+    }
+}
+
+impl poem_openapi::types::Example for CredentialsRequest {
+    fn example() -> Self {
+        Self {
+            username: Some("alice".into()),
+            email: None,
+            password: "correct horse battery".into(),
+        }
     }
 }

@@ -21,6 +21,7 @@ use crate::{
 pub struct LocalAccountsApi;
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct LoginRequest {
     /// Username; or leave it out and send `email`.
     pub username: Option<String>,
@@ -29,6 +30,7 @@ pub struct LoginRequest {
 }
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct RegisterRequest {
     /// Optional: made from the email's local part when left out.
     pub username: Option<String>,
@@ -38,12 +40,14 @@ pub struct RegisterRequest {
 }
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct VerifyEmailRequest {
     /// The key from the confirmation mail.
     pub key: String,
 }
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct EmailRequest {
     pub email: String,
 }
@@ -249,5 +253,42 @@ fn rename_password_field(error: ApiError, to: &str) -> ApiError {
             ApiError::BadRequest(body)
         }
         other => other,
+    }
+}
+
+impl poem_openapi::types::Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            username: Some("alice".into()),
+            email: None,
+            password: "correct horse battery".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            username: None,
+            email: "alice@example.com".into(),
+            password1: "correct horse battery".into(),
+            password2: "correct horse battery".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for VerifyEmailRequest {
+    fn example() -> Self {
+        Self {
+            key: "<key from the mail>".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for EmailRequest {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.com".into(),
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::{
 pub struct PasswordApi;
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct PasswordChangeRequest {
     /// Required when the account has a password.
     pub old_password: Option<String>,
@@ -24,11 +25,13 @@ pub struct PasswordChangeRequest {
 }
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct PasswordResetRequest {
     pub email: String,
 }
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct PasswordResetConfirmRequest {
     /// From the reset link.
     pub uid: String,
@@ -130,5 +133,34 @@ impl PasswordApi {
             return Err(ApiError::field(code::INVALID, "token", "Invalid value"));
         }
         Ok(detail("Password has been reset with the new password."))
+    }
+}
+
+impl poem_openapi::types::Example for PasswordChangeRequest {
+    fn example() -> Self {
+        Self {
+            old_password: Some("old secret phrase".into()),
+            new_password1: "new secret phrase".into(),
+            new_password2: "new secret phrase".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for PasswordResetRequest {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.com".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for PasswordResetConfirmRequest {
+    fn example() -> Self {
+        Self {
+            uid: "Nw".into(),
+            token: "<token from the mail>".into(),
+            new_password1: "new secret phrase".into(),
+            new_password2: "new secret phrase".into(),
+        }
     }
 }

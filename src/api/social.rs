@@ -128,6 +128,7 @@ impl TryFrom<SocialLoginRequest> for Credential {
 
 /// dj-rest-auth's login response with JWTs.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TokenPairResponse {
     /// Access JWT; send as `Authorization: Bearer <access>`.
     pub access: String,
@@ -201,5 +202,17 @@ impl SocialApi {
         Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
             req, &state, pair, user,
         ))))
+    }
+}
+
+impl poem_openapi::types::Example for TokenPairResponse {
+    fn example() -> Self {
+        Self {
+            access: "<access JWT>".into(),
+            refresh: "<refresh JWT>".into(),
+            access_expiration: "2026-11-23T12:05:00Z".into(),
+            refresh_expiration: "2026-11-24T12:00:00Z".into(),
+            user: poem_openapi::types::Example::example(),
+        }
     }
 }

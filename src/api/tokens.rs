@@ -14,12 +14,14 @@ use crate::{
 pub struct TokensApi;
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct VerifyTokenRequest {
     /// An access or refresh JWT issued by this server.
     pub token: String,
 }
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct RefreshRequest {
     /// A refresh JWT.
     pub refresh: String,
@@ -27,12 +29,14 @@ pub struct RefreshRequest {
 
 /// dj-rest-auth's refresh body: in cookie mode `refresh` may be left out for the cookie.
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct CookieRefreshRequest {
     /// A refresh JWT (in cookie mode, the refresh cookie when left out).
     pub refresh: Option<String>,
 }
 
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct LogoutRequest {
     /// The refresh JWT to blacklist. May be left out when authenticating with a `Token` header.
     pub refresh: Option<String>,
@@ -49,6 +53,7 @@ pub struct DetailResponse {
 
 /// dj-rest-auth's refresh answer.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RefreshResponse {
     /// A new access JWT.
     pub access: String,
@@ -239,5 +244,47 @@ impl TokensApi {
             use_: "sig".into(),
         });
         JwksReply::Ok(Json(JwkSet { keys: keys.collect() }))
+    }
+}
+
+impl poem_openapi::types::Example for VerifyTokenRequest {
+    fn example() -> Self {
+        Self {
+            token: "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.sig".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for RefreshRequest {
+    fn example() -> Self {
+        Self {
+            refresh: "<refresh JWT>".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for CookieRefreshRequest {
+    fn example() -> Self {
+        Self {
+            refresh: Some("<refresh JWT>".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for LogoutRequest {
+    fn example() -> Self {
+        Self {
+            refresh: Some("<refresh JWT>".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for RefreshResponse {
+    fn example() -> Self {
+        Self {
+            access: "<access JWT>".into(),
+            refresh: Some("<next refresh JWT>".into()),
+            access_expiration: "2026-11-23T12:05:00Z".into(),
+        }
     }
 }
