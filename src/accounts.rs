@@ -7,7 +7,6 @@ use entity::user;
 use rand::RngCore;
 use sea_orm::TransactionTrait;
 use secrecy::SecretString;
-use sha2::{Digest, Sha256};
 
 use crate::{
     error::{ApiError, code},
@@ -27,7 +26,7 @@ fn new_key() -> (String, String) {
 }
 
 pub fn key_hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    crate::tokens::secret_digest(key)
 }
 
 /// Django's `urlsafe_base64_encode(force_bytes(pk))`.

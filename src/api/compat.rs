@@ -118,6 +118,15 @@ fn drf_jwt_error(e: TokenError) -> ApiError {
     }
 }
 
+/// A djangorestframework-jwt token: an access JWT carrying `orig_iat`, the start of its refresh
+/// window (now for a new login).
+fn drf_jwt_token(state: &AppState, user_id: i32, orig_iat: Option<i64>) -> Result<TokenReply, ApiError> {
+    let mut claims = state.tokens.access_claims(user_id);
+    claims.orig_iat = Some(orig_iat.unwrap_or(claims.iat));
+    let (token, _) = state.tokens.issue_access_with(claims)?;
+    Ok(TokenReply::Ok(Json(TokenBody { token })))
+}
+
 async fn password_login(
     state: &AppState,
     client: ClientIp,
@@ -213,10 +222,7 @@ impl CompatApi {
         let user = password_login(&state, client, body.into_inner())
             .await?
             .ok_or_else(unable_to_log_in)?;
-        let mut claims = state.tokens.access_claims(user.id);
-        claims.orig_iat = Some(claims.iat);
-        let (token, _) = state.tokens.issue_access_with(claims)?;
-        Ok(TokenReply::Ok(Json(TokenBody { token })))
+        drf_jwt_token(&state, user.id, None)
     }
 
     /// Refresh a token (djangorestframework-jwt)
@@ -242,10 +248,7 @@ impl CompatApi {
                 "Refresh has expired.",
             ));
         }
-        let mut claims = state.tokens.access_claims(old.user_id);
-        claims.orig_iat = Some(orig_iat);
-        let (token, _) = state.tokens.issue_access_with(claims)?;
-        Ok(TokenReply::Ok(Json(TokenBody { token })))
+        drf_jwt_token(&state, old.user_id, Some(orig_iat))
     }
 
     /// Verify a token (djangorestframework-jwt)

@@ -4,6 +4,7 @@
 mod jwt;
 mod keys;
 mod opaque;
+pub use opaque::digest as secret_digest;
 mod sessions;
 
 pub use jwt::{Claims, TokenType, Tokens, at as jwt_at};

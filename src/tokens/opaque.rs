@@ -7,7 +7,8 @@ use subtle::ConstantTimeEq;
 use super::{TokenError, Tokens};
 use crate::store;
 
-fn digest(key: &str) -> String {
+/// Hex SHA-256 of a secret key: what is stored instead of the key (opaque tokens, mailed keys).
+pub fn digest(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
