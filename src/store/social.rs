@@ -209,6 +209,7 @@ async fn try_upsert_login(
     let now = Utc::now();
     if let Some(existing) = find_account(db, provider, &account.uid).await? {
         // Writes first, so a SQLite transaction takes the write lock (and waits for it) up front.
+        let _turn = super::write_turn(db).await;
         let txn = db.begin().await?;
         social_account::Entity::update_many()
             .col_expr(
@@ -226,6 +227,7 @@ async fn try_upsert_login(
     }
     // Read outside the transaction: a stale answer is caught by the unique indexes below.
     let link_to = link_target(db, account).await?;
+    let _turn = super::write_turn(db).await;
     let txn = db.begin().await?;
     let user = match link_to {
         Some(user_id) => {

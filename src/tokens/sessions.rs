@@ -37,6 +37,7 @@ impl Tokens {
     pub async fn start_session(&self, user_id: i32) -> Result<IssuedPair, TokenError> {
         let now = Utc::now();
         let refresh = self.claims(user_id, TokenType::Refresh, now);
+        let turn = store::write_turn(&self.db).await;
         store::tokens::insert_refresh(
             &self.db,
             NewRefresh {
@@ -48,6 +49,7 @@ impl Tokens {
             },
         )
         .await?;
+        drop(turn);
         let (access, access_expiration) = self.issue_access_with(self.claims(user_id, TokenType::Access, now))?;
         Ok(IssuedPair {
             access,
@@ -130,6 +132,7 @@ impl Tokens {
         }
         if row.rotated_at.is_none() {
             let successor = self.claims(row.user_id, TokenType::Refresh, now);
+            let turn = store::write_turn(&self.db).await;
             let txn = self.db.begin().await.map_err(store::StoreError::from)?;
             if store::tokens::claim_rotation(&txn, &row.jti, &successor.jti, now).await? {
                 store::tokens::insert_refresh(
@@ -144,6 +147,7 @@ impl Tokens {
                 )
                 .await?;
                 txn.commit().await.map_err(store::StoreError::from)?;
+                drop(turn);
                 let refresh = Some((self.sign(&successor)?, timestamp(successor.exp)));
                 return Ok(Refreshed {
                     access,
@@ -153,6 +157,7 @@ impl Tokens {
                 });
             }
             drop(txn);
+            drop(turn);
             // A concurrent refresh of the same token won; answer as its retry.
             row = store::tokens::find_refresh(&self.db, &row.jti)
                 .await?
