@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{
     ApiTags, Body,
-    tokens::{EmptyResponse, RefreshRequest, VerifyTokenRequest, verify_any},
+    tokens::{EmptyReply, EmptyResponse, RefreshRequest, VerifyTokenRequest, verify_any},
 };
 use crate::{
     error::{ApiError, code},
@@ -84,12 +84,6 @@ pub enum PairResponse {
 pub enum SimpleRefreshReply {
     #[oai(status = 200)]
     Ok(Json<SimpleRefreshResponse>),
-}
-
-#[derive(ApiResponse)]
-pub enum EmptyReply {
-    #[oai(status = 200)]
-    Ok(Json<EmptyResponse>),
 }
 
 #[derive(ApiResponse)]

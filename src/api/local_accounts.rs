@@ -7,7 +7,11 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{ApiTags, Body, social::TokenPairResponse, tokens::DetailResponse};
+use super::{
+    ApiTags, Body,
+    social::TokenPairResponse,
+    tokens::{DetailReply, DetailResponse},
+};
 use crate::{
     accounts,
     config::EmailVerification,
@@ -76,12 +80,6 @@ pub enum RegisterResponse {
     /// Created; a confirmation mail is on its way (unless verification is off).
     #[oai(status = 201)]
     Created(Json<DetailResponse>),
-}
-
-#[derive(ApiResponse)]
-pub enum DetailReply {
-    #[oai(status = 200)]
-    Ok(Json<DetailResponse>),
 }
 
 fn detail(text: &str) -> Json<DetailResponse> {
@@ -203,7 +201,7 @@ impl LocalAccountsApi {
         body: Body<VerifyEmailRequest>,
     ) -> Result<DetailReply, ApiError> {
         if accounts::confirm_email(&state, body.into_inner().key.trim()).await? {
-            Ok(DetailReply::Ok(detail("ok")))
+            Ok(super::tokens::detail("ok"))
         } else {
             Err(ApiError::not_found(code::NOT_FOUND, "Not found."))
         }
@@ -233,7 +231,7 @@ impl LocalAccountsApi {
         {
             accounts::send_confirmation(&state, row.user_id, &row.email).await?;
         }
-        Ok(DetailReply::Ok(detail("ok")))
+        Ok(super::tokens::detail("ok"))
     }
 }
 

@@ -1,11 +1,14 @@
 //! dj-rest-auth's password endpoints: change, reset by mail, reset confirm. Each revokes the
 //! user's refresh tokens and opaque keys.
 
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{Object, OpenApi};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{ApiTags, Body, CurrentUser, tokens::DetailResponse};
+use super::{
+    ApiTags, Body, CurrentUser,
+    tokens::{DetailReply, detail},
+};
 use crate::{
     accounts,
     error::{ApiError, code},
@@ -39,16 +42,6 @@ pub struct PasswordResetConfirmRequest {
     pub token: String,
     pub new_password1: String,
     pub new_password2: String,
-}
-
-#[derive(ApiResponse)]
-pub enum DetailReply {
-    #[oai(status = 200)]
-    Ok(Json<DetailResponse>),
-}
-
-fn detail(text: &str) -> DetailReply {
-    DetailReply::Ok(Json(DetailResponse { detail: text.into() }))
 }
 
 #[OpenApi(tag = "ApiTags::Accounts")]

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::{
     ApiTags, Body, CurrentUser, current_site_id,
     social::{SocialLoginRequest, TokenPairResponse, rfc3339},
-    tokens::EmptyResponse,
+    tokens::{EmptyReply, EmptyResponse},
 };
 use crate::{
     error::{ApiError, code},
@@ -62,12 +62,6 @@ pub enum ConnectResponse {
 pub enum SocialAccountList {
     #[oai(status = 200)]
     Ok(Json<Vec<SocialAccountResponse>>),
-}
-
-#[derive(ApiResponse)]
-pub enum EmptyReply {
-    #[oai(status = 200)]
-    Ok(Json<EmptyResponse>),
 }
 
 fn time(t: DateTime<Utc>) -> String {

@@ -51,6 +51,24 @@ pub struct DetailResponse {
     pub detail: String,
 }
 
+/// `{}` with 200, shared by the operations that answer nothing more.
+#[derive(ApiResponse)]
+pub enum EmptyReply {
+    #[oai(status = 200)]
+    Ok(Json<EmptyResponse>),
+}
+
+/// `{"detail": "…"}` with 200.
+#[derive(ApiResponse)]
+pub enum DetailReply {
+    #[oai(status = 200)]
+    Ok(Json<DetailResponse>),
+}
+
+pub(super) fn detail(text: &str) -> DetailReply {
+    DetailReply::Ok(Json(DetailResponse { detail: text.into() }))
+}
+
 /// dj-rest-auth's refresh answer.
 #[derive(Debug, Object)]
 #[oai(example)]
