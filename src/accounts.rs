@@ -53,12 +53,34 @@ impl From<MailError> for ApiError {
     }
 }
 
+/// The 400 for a username outside Django's rule.
+pub fn check_username(name: &str) -> Result<(), ApiError> {
+    if store::users::is_valid_username(name) {
+        return Ok(());
+    }
+    Err(ApiError::field(
+        code::INVALID,
+        "username",
+        "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+    ))
+}
+
+/// Where a new password's errors go: (mismatch field, validator field). dj-rest-auth's password
+/// views report both on `new_password2`; registration uses `password2` and `password1`.
+pub const NEW_PASSWORD_FIELDS: (&str, &str) = ("new_password2", "new_password2");
+pub const REGISTER_PASSWORD_FIELDS: (&str, &str) = ("password2", "password1");
+
 /// Field errors of a new password pair, Django's validators included.
-pub fn check_new_password(password1: &str, password2: &str, attributes: &[&str]) -> Result<(), ApiError> {
+pub fn check_new_password(
+    password1: &str,
+    password2: &str,
+    attributes: &[&str],
+    (mismatch_field, rules_field): (&str, &str),
+) -> Result<(), ApiError> {
     if password1 != password2 {
         return Err(ApiError::field(
             code::INVALID,
-            "new_password2",
+            mismatch_field,
             "The two password fields didn't match.",
         ));
     }
@@ -66,9 +88,9 @@ pub fn check_new_password(password1: &str, password2: &str, attributes: &[&str])
     if problems.is_empty() {
         return Ok(());
     }
-    let mut error = ApiError::field(code::INVALID, "new_password2", problems[0].clone());
+    let mut error = ApiError::field(code::INVALID, rules_field, problems[0].clone());
     if let ApiError::BadRequest(body) = &mut error {
-        body.0.fields.insert("new_password2".into(), problems);
+        body.0.fields.insert(rules_field.into(), problems);
     }
     Err(error)
 }

@@ -123,16 +123,8 @@ async fn update_user(
     caller: &CurrentUser,
     body: UpdateUserRequest,
 ) -> Result<GetUserResponse, ApiError> {
-    if let Some(username) = &body.username
-        && (username.is_empty()
-            || username.chars().count() > 150
-            || !username.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)))
-    {
-        return Err(ApiError::field(
-            code::INVALID,
-            "username",
-            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
-        ));
+    if let Some(username) = &body.username {
+        crate::accounts::check_username(username)?;
     }
     let updated = store::users::update_profile(
         &state.db,

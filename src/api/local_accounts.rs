@@ -166,15 +166,13 @@ impl LocalAccountsApi {
             .username
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
-        if username.chars().count() > 150 || !username.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c)) {
-            return Err(ApiError::field(
-                code::INVALID,
-                "username",
-                "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
-            ));
-        }
-        accounts::check_new_password(&body.password1, &body.password2, &[&username, &email])
-            .map_err(|e| rename_password_field(e, "password1"))?;
+        accounts::check_username(&username)?;
+        accounts::check_new_password(
+            &body.password1,
+            &body.password2,
+            &[&username, &email],
+            accounts::REGISTER_PASSWORD_FIELDS,
+        )?;
         let user = accounts::register(&state, &username, &email, &SecretString::from(body.password1)).await?;
         if state.settings.email_verification == EmailVerification::None {
             return Ok(RegisterResponse::Created(detail("Registered.")));
@@ -232,25 +230,6 @@ impl LocalAccountsApi {
             accounts::send_confirmation(&state, row.user_id, &row.email).await?;
         }
         Ok(super::tokens::detail("ok"))
-    }
-}
-
-/// Registration names its password fields `password1`/`password2`.
-fn rename_password_field(error: ApiError, to: &str) -> ApiError {
-    match error {
-        ApiError::BadRequest(mut body) => {
-            if let Some(messages) = body.0.fields.remove("new_password2") {
-                let field = if messages[0].contains("didn't match") {
-                    "password2"
-                } else {
-                    to
-                };
-                body.0.detail = format!("{field}: {}", messages[0]);
-                body.0.fields.insert(field.into(), messages);
-            }
-            ApiError::BadRequest(body)
-        }
-        other => other,
     }
 }
 

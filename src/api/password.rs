@@ -72,7 +72,12 @@ impl PasswordApi {
                 ));
             }
         }
-        accounts::check_new_password(&body.new_password1, &body.new_password2, &[&user.username, &user.email])?;
+        accounts::check_new_password(
+            &body.new_password1,
+            &body.new_password2,
+            &[&user.username, &user.email],
+            accounts::NEW_PASSWORD_FIELDS,
+        )?;
         accounts::set_password(&state, user.id, &SecretString::from(body.new_password1)).await?;
         Ok(detail("New password has been saved."))
     }
@@ -114,7 +119,12 @@ impl PasswordApi {
         body: Body<PasswordResetConfirmRequest>,
     ) -> Result<DetailReply, ApiError> {
         let body = body.into_inner();
-        accounts::check_new_password(&body.new_password1, &body.new_password2, &[])?;
+        accounts::check_new_password(
+            &body.new_password1,
+            &body.new_password2,
+            &[],
+            accounts::NEW_PASSWORD_FIELDS,
+        )?;
         if !accounts::reset_password(
             &state,
             &body.uid,

@@ -1,7 +1,6 @@
 //! A signed-in user's provider links (dj-rest-auth `SocialConnectView`, `SocialAccountListView`,
 //! `SocialAccountDisconnectView`) and Kakao's unlink webhook.
 
-use chrono::{DateTime, Utc};
 use poem::Request;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -62,10 +61,6 @@ pub enum ConnectResponse {
 pub enum SocialAccountList {
     #[oai(status = 200)]
     Ok(Json<Vec<SocialAccountResponse>>),
-}
-
-fn time(t: DateTime<Utc>) -> String {
-    rfc3339(t)
 }
 
 /// Checks `Authorization: KakaoAK <admin key>` against the admin key of an app trusting
@@ -152,8 +147,8 @@ impl SocialAccountsApi {
                     id: a.id,
                     provider: a.provider,
                     uid: a.uid,
-                    last_login: time(a.last_login),
-                    date_joined: time(a.date_joined),
+                    last_login: rfc3339(a.last_login),
+                    date_joined: rfc3339(a.date_joined),
                 })
                 .collect(),
         )))

@@ -114,11 +114,20 @@ fn unusable_password() -> String {
 }
 
 /// Django's username rule: letters, digits and `@.+-_`, at most 150 characters.
+pub fn is_valid_username(name: &str) -> bool {
+    !name.is_empty() && name.chars().count() <= 150 && name.chars().all(is_username_char)
+}
+
+fn is_username_char(c: char) -> bool {
+    c.is_alphanumeric() || "@.+-_".contains(c)
+}
+
+/// Username candidates for a new social user, made of the hint's allowed characters.
 fn username_candidates(hint: Option<&str>, fallback: &str) -> Vec<String> {
     let base: String = hint
         .unwrap_or_default()
         .chars()
-        .filter(|c| c.is_alphanumeric() || "@.+-_".contains(*c))
+        .filter(|c| is_username_char(*c))
         .take(30)
         .collect();
     let mut candidates = Vec::new();
