@@ -127,6 +127,7 @@ pub async fn confirm_email(state: &AppState, key: &str) -> Result<bool, ApiError
     };
     let email = row.email.unwrap_or_default();
     store::users::set_email_verified(&state.db, row.user_id, &email).await?;
+    state.cached.forget_user(row.user_id);
     Ok(true)
 }
 

@@ -56,9 +56,11 @@ impl App {
             .await
             .context("loading JWT signing keys")?;
         let limits = RateLimiter::from_settings(&settings)?;
+        let cached = store::cache::Cached::new(db.clone(), settings.cache_ttl);
         let state = AppState {
             limits,
-            tokens: Tokens::new(Arc::new(keys), db.clone(), &settings),
+            tokens: Tokens::new(Arc::new(keys), db.clone(), cached.clone(), &settings),
+            cached,
             providers: providers::Providers::from_settings(&settings, http),
             mailer: crate::mail::Mailer::from_settings(&settings)?,
             db,

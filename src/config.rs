@@ -67,6 +67,11 @@ pub struct Settings {
     /// How often expired refresh-token rows are purged (signing keys are re-read every minute).
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
+    /// How long rows read on every request (users, sites, social apps) may be served from memory
+    /// (`1s`; `0s` turns the caches off). Changes made through this instance are seen at once;
+    /// changes made elsewhere (another instance, the CLI) within this time.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
     /// `iss` claim put in and required of tokens, when set.
     pub jwt_issuer: Option<String>,
     /// `aud` claim put in and required of tokens, when set.
@@ -285,6 +290,7 @@ impl Default for Settings {
             rotate_refresh_tokens: true,
             refresh_reuse_grace: Duration::from_secs(10),
             maintenance_interval: Duration::from_secs(3600),
+            cache_ttl: Duration::from_secs(1),
             jwt_issuer: None,
             jwt_audience: None,
             auth_header_name: "Authorization".into(),

@@ -35,7 +35,7 @@ pub async fn social_login(
     credential: Credential,
 ) -> Result<(user::Model, IssuedPair), ApiError> {
     let account = verify_credential(state, site_id, provider_id, credential).await?;
-    let user = store::social::upsert_login(&state.db, provider_id, &account).await?;
+    let user = login_user(state, provider_id, &account).await?;
     tracing::Span::current().record("user_id", user.id);
     if !user.is_active {
         return Err(ApiError::forbidden(code::USER_INACTIVE, "User account is disabled."));
@@ -43,6 +43,23 @@ pub async fn social_login(
     let pair = state.tokens.start_session(user.id).await?;
     tracing::info!("social login");
     Ok((user, pair))
+}
+
+/// How stale `last_login` may get before a login writes it again: a returning user whose
+/// provider data did not change is then signed in without any write.
+const LAST_LOGIN_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// The user a verified provider account signs in as, created or linked on first login.
+async fn login_user(state: &AppState, provider_id: &str, account: &ProviderUser) -> Result<user::Model, ApiError> {
+    if let Some(existing) = store::social::find_account(&state.db, provider_id, &account.uid).await?
+        && existing.extra_data == account.extra_data
+        && chrono::Utc::now() - existing.last_login < LAST_LOGIN_RESOLUTION
+    {
+        return Ok(state.cached.user(existing.user_id).await?);
+    }
+    let user = store::social::upsert_login(&state.db, provider_id, account).await?;
+    state.cached.remember_user(&user);
+    Ok(user)
 }
 
 /// The provider account a credential proves, checked by the site's app for that provider.
@@ -53,7 +70,9 @@ pub async fn verify_credential(
     credential: Credential,
 ) -> Result<ProviderUser, ApiError> {
     let provider = state.providers.get(provider_id).ok_or_else(not_configured)?;
-    let app = store::social::find_app_for_site(&state.db, provider_id, site_id)
+    let app = state
+        .cached
+        .app_for_site(provider_id, site_id)
         .await?
         .ok_or_else(not_configured)?;
     Ok(match credential {

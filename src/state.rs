@@ -4,11 +4,15 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{config::Settings, mail::Mailer, providers::Providers, ratelimit::RateLimiter, tokens::Tokens};
+use crate::{
+    config::Settings, mail::Mailer, providers::Providers, ratelimit::RateLimiter, store::cache::Cached, tokens::Tokens,
+};
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// Users, sites and social apps as read at most `cache_ttl` ago: for the per-request reads.
+    pub cached: Cached,
     pub settings: Arc<Settings>,
     pub providers: Providers,
     pub tokens: Tokens,

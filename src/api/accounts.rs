@@ -140,15 +140,21 @@ async fn update_user(
         }
         e => e.into(),
     })?;
+    state.cached.remember_user(&updated);
     Ok(GetUserResponse::Ok(Json(updated.into())))
 }
 
 /// The caller proves it is them now: the password when there is one, else a fresh sign-in.
-async fn check_reauthentication(caller: &CurrentUser, password: Option<String>) -> Result<(), ApiError> {
-    let has_password = !caller.user.password.starts_with('!');
+async fn check_reauthentication(
+    state: &AppState,
+    caller: &CurrentUser,
+    password: Option<String>,
+) -> Result<(), ApiError> {
+    let user = caller.fresh(state).await?;
+    let has_password = !user.password.starts_with('!');
     if has_password {
         let password = password.ok_or_else(|| ApiError::field(code::INVALID, "password", "This field is required."))?;
-        if !crate::password::verify(Some(&caller.user.password), &SecretString::from(password)).await {
+        if !crate::password::verify(Some(&user.password), &SecretString::from(password)).await {
             return Err(ApiError::field(
                 code::INVALID_CREDENTIALS,
                 "password",
@@ -221,8 +227,9 @@ impl AccountsApi {
         caller: CurrentUser,
         body: MaybeBody<DeleteAccountRequest>,
     ) -> Result<DeleteAccountResponse, ApiError> {
-        check_reauthentication(&caller, body.0.and_then(|b| b.password)).await?;
+        check_reauthentication(&state, &caller, body.0.and_then(|b| b.password)).await?;
         crate::accounts::delete_user(&state.db, &state.providers, caller.user.id).await?;
+        state.cached.forget_user(caller.user.id);
         tracing::info!(user_id = caller.user.id, "account deleted");
         Ok(DeleteAccountResponse::Deleted)
     }

@@ -126,7 +126,7 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
                 (user_id, Presented::Opaque(key.to_owned()))
             }
         };
-        let user = match store::users::get(&state.db, user_id).await {
+        let user = match state.cached.user(user_id).await {
             Ok(user) => user,
             Err(store::StoreError::NotFound(_)) => {
                 return Err(ApiError::unauthorized(code::TOKEN_NOT_VALID, "User not found").into());
@@ -137,6 +137,18 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
             return Err(ApiError::unauthorized(code::USER_INACTIVE, "User is inactive").into());
         }
         Ok(Self { user, credential })
+    }
+}
+
+impl CurrentUser {
+    /// The caller's row as it is in the database now, not the copy authentication used (which
+    /// may be `cache_ttl` old): for checks of the password itself.
+    pub async fn fresh(&self, state: &AppState) -> Result<user::Model, ApiError> {
+        match store::users::get(&state.db, self.user.id).await {
+            Ok(user) => Ok(user),
+            Err(store::StoreError::NotFound(_)) => Err(ApiError::unauthorized(code::TOKEN_NOT_VALID, "User not found")),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -110,7 +110,9 @@ pub(crate) async fn current_site_id(state: &AppState, req: &Request) -> Result<i
         .rsplit_once(':')
         .filter(|(_, port)| port.parse::<u16>().is_ok())
         .map_or(host.as_str(), |(d, _)| d);
-    Ok(store::sites::find_by_domain(&state.db, &domain.to_lowercase())
+    Ok(state
+        .cached
+        .site_id_by_domain(&domain.to_lowercase())
         .await?
-        .map_or(state.settings.site_id, |s| s.id))
+        .unwrap_or(state.settings.site_id))
 }

@@ -61,7 +61,7 @@ impl PasswordApi {
         body: Body<PasswordChangeRequest>,
     ) -> Result<DetailReply, ApiError> {
         let body = body.into_inner();
-        let user = &caller.user;
+        let user = caller.fresh(&state).await?;
         if !user.password.starts_with('!') {
             let old = body.old_password.unwrap_or_default();
             if !crate::password::verify(Some(&user.password), &SecretString::from(old)).await {

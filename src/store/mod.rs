@@ -1,10 +1,12 @@
 //! Repository functions over sea-orm. Functions take `&impl ConnectionTrait` so they compose
 //! inside a transaction. Never imports `poem`.
 
+pub mod cache;
 pub mod keys;
 pub mod one_time;
 pub mod sites;
 pub mod social;
+pub mod token_writer;
 pub mod tokens;
 pub mod users;
 

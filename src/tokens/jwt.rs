@@ -9,7 +9,10 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
 use super::{KeyRing, TokenError};
-use crate::config::Settings;
+use crate::{
+    config::Settings,
+    store::{cache::Cached, token_writer::TokenWriter},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,6 +47,9 @@ const VERIFIED_CACHE_SIZE: usize = 50_000;
 pub struct Tokens {
     pub(super) keys: Arc<KeyRing>,
     pub(super) db: DatabaseConnection,
+    pub(super) cached: Cached,
+    /// New refresh-token rows go through one group-committing writer.
+    pub(super) writer: TokenWriter,
     pub(super) access_lifetime: Duration,
     pub(super) refresh_lifetime: Duration,
     pub(super) rotate_refresh: bool,
@@ -61,10 +67,12 @@ pub fn at(t: DateTime<Utc>, plus: Duration) -> DateTime<Utc> {
 }
 
 impl Tokens {
-    pub fn new(keys: Arc<KeyRing>, db: DatabaseConnection, settings: &Settings) -> Self {
+    pub fn new(keys: Arc<KeyRing>, db: DatabaseConnection, cached: Cached, settings: &Settings) -> Self {
         Self {
             keys,
+            writer: TokenWriter::start(db.clone()),
             db,
+            cached,
             access_lifetime: settings.access_token_lifetime,
             refresh_lifetime: settings.refresh_token_lifetime,
             rotate_refresh: settings.rotate_refresh_tokens,
@@ -126,7 +134,11 @@ impl Tokens {
             Some(claims) => claims,
             None => {
                 let claims = Arc::new(self.verify_signature(token).await?);
-                self.verified.insert(token.to_owned(), claims.clone());
+                // Access tokens come back on every request; a refresh token is spent once
+                // (rotation) and would only crowd them out.
+                if claims.token_type == TokenType::Access {
+                    self.verified.insert(token.to_owned(), claims.clone());
+                }
                 claims
             }
         };

@@ -37,19 +37,15 @@ impl Tokens {
     pub async fn start_session(&self, user_id: i32) -> Result<IssuedPair, TokenError> {
         let now = Utc::now();
         let refresh = self.claims(user_id, TokenType::Refresh, now);
-        let turn = store::write_turn(&self.db).await;
-        store::tokens::insert_refresh(
-            &self.db,
-            NewRefresh {
+        self.writer
+            .insert(NewRefresh {
                 jti: &refresh.jti,
                 user_id,
                 family: &new_family(),
                 issued_at: now,
                 expires_at: timestamp(refresh.exp),
-            },
-        )
-        .await?;
-        drop(turn);
+            })
+            .await?;
         let (access, access_expiration) = self.issue_access_with(self.claims(user_id, TokenType::Access, now))?;
         Ok(IssuedPair {
             access,
@@ -114,9 +110,7 @@ impl Tokens {
         if row.revoked_at.is_some() {
             return Err(TokenError::Revoked);
         }
-        let user = store::users::get(&self.db, row.user_id)
-            .await
-            .map_err(|_| TokenError::Invalid)?;
+        let user = self.cached.user(row.user_id).await.map_err(|_| TokenError::Invalid)?;
         if !user.is_active {
             return Err(TokenError::Revoked);
         }
@@ -215,6 +209,7 @@ impl Tokens {
     /// Revokes every refresh and opaque token of the user (logout everywhere, password change).
     pub async fn revoke_user(&self, user_id: i32) -> Result<(), TokenError> {
         store::tokens::revoke_user(&self.db, user_id, Utc::now()).await?;
+        self.cached.forget_user(user_id);
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! Kakao login by authorization code (+ PKCE) and by OIDC id_token (api.md 3, kakao-api.md 4–5).
 
+use std::time::Duration;
+
 use entity::{email_address, social_account};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
@@ -7,7 +9,7 @@ use serde_json::{Value, json};
 use crate::{
     fake_kakao::{NATIVE_KEY, full_user, minimal_user},
     fake_kakao_oidc::{CLIENT_SECRET, REST_KEY},
-    helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app},
+    helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app, spawn_app_with},
 };
 
 on_every_backend!(
@@ -43,7 +45,8 @@ async fn a_code_with_pkce_is_exchanged_once_and_logs_in(backend: Backend) {
 
 #[tokio::test]
 async fn a_wrong_verifier_or_redirect_is_a_400_and_a_refused_secret_a_502_that_hides_it() {
-    let app = spawn_app(Backend::Sqlite).await;
+    // The app's secret is changed behind the server's back below: no cached copy of the app.
+    let app = spawn_app_with(Backend::Sqlite, |s| s.cache_ttl = Duration::ZERO).await;
     app.kakao.accepts_token("t", minimal_user(1));
     app.kakao
         .issues_code("c-pkce", "t", None, REDIRECT, Some("right-verifier"));

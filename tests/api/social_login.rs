@@ -14,6 +14,8 @@ use crate::{
 on_every_backend!(
     kakao_login_creates_a_user_and_returns_our_tokens,
     a_second_login_refreshes_extra_data_and_keeps_the_user,
+    a_returning_user_with_unchanged_data_is_signed_in_without_a_write,
+    concurrent_logins_each_get_a_stored_refresh_token,
     a_token_issued_to_another_kakao_app_is_refused,
     an_expired_or_unknown_kakao_token_returns_400,
     kakao_down_returns_502_and_writes_nothing,
@@ -107,6 +109,54 @@ async fn a_second_login_refreshes_extra_data_and_keeps_the_user(backend: Backend
     let after = social_account::Entity::find().one(&app.db).await.unwrap().unwrap();
     assert_eq!(after.extra_data, changed);
     assert!(after.last_login > before.last_login, "last_login moves on");
+}
+
+async fn a_returning_user_with_unchanged_data_is_signed_in_without_a_write(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app.login_new_kakao_user(43).await;
+    let before = social_account::Entity::find().one(&app.db).await.unwrap().unwrap();
+    let users_before = user::Entity::find().one(&app.db).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let second = app.post_kakao_login(&json!({"access_token": "token-43"})).await;
+
+    assert_eq!(second.status(), 200);
+    let second: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(second["user"]["pk"], first["user"]["pk"]);
+    // Same extra_data and a last_login under a minute old: neither row is written again.
+    let after = social_account::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(after, before);
+    assert_eq!(user::Entity::find().one(&app.db).await.unwrap().unwrap(), users_before);
+    // The new session is stored all the same: its refresh token rotates.
+    let refreshed = app.refresh(second["refresh"].as_str().unwrap()).await;
+    assert_eq!(refreshed.status(), 200);
+}
+
+async fn concurrent_logins_each_get_a_stored_refresh_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut pks = Vec::new();
+    for id in 0..20 {
+        pks.push(app.login_new_kakao_user(id).await["user"]["pk"].clone());
+    }
+    // 60 logins at once: their new refresh-token rows are written together (group commit).
+    let logins = (0..60).map(|i| {
+        let app = &app;
+        async move {
+            let body = json!({"access_token": format!("token-{}", i % 20)});
+            let response = app.post_kakao_login(&body).await;
+            assert_eq!(response.status(), 200);
+            (i % 20, response.json::<serde_json::Value>().await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(logins).await;
+
+    let rows = entity::refresh_token::Entity::find().count(&app.db).await.unwrap();
+    assert_eq!(rows, 80);
+    for (id, body) in &answers {
+        assert_eq!(body["user"]["pk"], pks[*id]);
+        let refreshed = app.refresh(body["refresh"].as_str().unwrap()).await;
+        assert_eq!(refreshed.status(), 200, "every refresh token of the batch is stored");
+    }
 }
 
 async fn a_token_issued_to_another_kakao_app_is_refused(backend: Backend) {
@@ -314,15 +364,19 @@ async fn fifty_concurrent_first_logins_create_exactly_one_user(backend: Backend)
 }
 
 async fn a_disabled_user_gets_403(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let cache_ttl = Duration::from_millis(300);
+    let app = spawn_app_with(backend, |s| s.cache_ttl = cache_ttl).await;
     let body = app.login_new_kakao_user(8).await;
     let pk = body["user"]["pk"].as_i64().unwrap() as i32;
+    // Disabled behind the server's back (the CLI, another instance): this instance's copy of the
+    // user is trusted for at most cache_ttl.
     user::Entity::update_many()
         .col_expr(user::Column::IsActive, sea_orm::sea_query::Expr::value(false))
         .filter(user::Column::Id.eq(pk))
         .exec(&app.db)
         .await
         .unwrap();
+    tokio::time::sleep(cache_ttl).await;
 
     let response = app.post_kakao_login(&json!({"access_token": "token-8"})).await;
     assert_error(response, 403, "user_inactive").await;
