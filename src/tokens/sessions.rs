@@ -3,7 +3,6 @@
 //! (the token was stolen, or a client is badly broken: either way, every descendant dies).
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 
 use super::{Claims, TokenError, TokenType, Tokens, jwt::at};
 use crate::store::{self, tokens::NewRefresh};
@@ -126,22 +125,14 @@ impl Tokens {
         }
         if row.rotated_at.is_none() {
             let successor = self.claims(row.user_id, TokenType::Refresh, now);
-            let turn = store::write_turn(&self.db).await;
-            let txn = self.db.begin().await.map_err(store::StoreError::from)?;
-            if store::tokens::claim_rotation(&txn, &row.jti, &successor.jti, now).await? {
-                store::tokens::insert_refresh(
-                    &txn,
-                    NewRefresh {
-                        jti: &successor.jti,
-                        user_id: row.user_id,
-                        family: &row.family,
-                        issued_at: now,
-                        expires_at: timestamp(successor.exp),
-                    },
-                )
-                .await?;
-                txn.commit().await.map_err(store::StoreError::from)?;
-                drop(turn);
+            let stored = NewRefresh {
+                jti: &successor.jti,
+                user_id: row.user_id,
+                family: &row.family,
+                issued_at: now,
+                expires_at: timestamp(successor.exp),
+            };
+            if self.writer.rotate(&row.jti, stored).await? {
                 let refresh = Some((self.sign(&successor)?, timestamp(successor.exp)));
                 return Ok(Refreshed {
                     access,
@@ -150,8 +141,6 @@ impl Tokens {
                     user_id: row.user_id,
                 });
             }
-            drop(txn);
-            drop(turn);
             // A concurrent refresh of the same token won; answer as its retry.
             row = store::tokens::find_refresh(&self.db, &row.jti)
                 .await?
