@@ -51,13 +51,14 @@ const LAST_LOGIN_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// The user a verified provider account signs in as, created or linked on first login.
 async fn login_user(state: &AppState, provider_id: &str, account: &ProviderUser) -> Result<user::Model, ApiError> {
-    if let Some(existing) = store::social::find_account(&state.db, provider_id, &account.uid).await?
-        && existing.extra_data == account.extra_data
-        && chrono::Utc::now() - existing.last_login < LAST_LOGIN_RESOLUTION
+    let existing = store::social::find_account(&state.db, provider_id, &account.uid).await?;
+    if let Some(known) = &existing
+        && known.extra_data == account.extra_data
+        && chrono::Utc::now() - known.last_login < LAST_LOGIN_RESOLUTION
     {
-        return Ok(state.cached.user(existing.user_id).await?);
+        return Ok(state.cached.user(known.user_id).await?);
     }
-    let user = store::social::upsert_login(&state.db, provider_id, account).await?;
+    let user = store::social::upsert_login(&state.db, provider_id, account, existing).await?;
     state.cached.remember_user(&user);
     Ok(user)
 }

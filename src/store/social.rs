@@ -172,14 +172,22 @@ const LOGIN_ATTEMPTS: u32 = 8;
 /// and `last_login`, or create the user (or link a user whose verified email matches) and the
 /// account. Concurrent first logins of one uid race on the (provider, uid) unique index; the
 /// losers roll back and retry, and then take the existing-account path.
+/// `existing` is the account as the caller just read it (`None`: not linked yet); conflicting
+/// retries read it again.
 pub async fn upsert_login(
     db: &DatabaseConnection,
     provider: &str,
     account: &ProviderUser,
+    existing: Option<social_account::Model>,
 ) -> Result<user::Model, StoreError> {
     let mut attempt = 0;
+    let mut existing = Some(existing);
     loop {
-        match try_upsert_login(db, provider, account).await {
+        let known = match existing.take() {
+            Some(known) => known,
+            None => find_account(db, provider, &account.uid).await?,
+        };
+        match try_upsert_login(db, provider, account, known).await {
             Err(StoreError::Db(e)) if is_retryable(&e) => {
                 attempt += 1;
                 if attempt >= LOGIN_ATTEMPTS {
@@ -205,9 +213,10 @@ async fn try_upsert_login(
     db: &DatabaseConnection,
     provider: &str,
     account: &ProviderUser,
+    existing: Option<social_account::Model>,
 ) -> Result<user::Model, StoreError> {
     let now = Utc::now();
-    if let Some(existing) = find_account(db, provider, &account.uid).await? {
+    if let Some(existing) = existing {
         // Writes first, so a SQLite transaction takes the write lock (and waits for it) up front.
         let _turn = super::write_turn(db).await;
         let txn = db.begin().await?;

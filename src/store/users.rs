@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use entity::{email_address, user};
 use rand::{Rng, distributions::Alphanumeric};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
-    Set, TransactionTrait,
-    sea_query::{Expr, ExprTrait, Func},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, Set, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Func, OnConflict},
 };
 
 use super::{BATCH, StoreError, existing_values, is_unique_violation};
@@ -78,6 +78,25 @@ pub async fn insert_with_unique_username(
             last_login: Set(Some(now)),
             ..Default::default()
         };
+        // SQLite and PostgreSQL skip a taken name in the statement itself; MariaDB (no
+        // RETURNING) tries each name in a savepoint, as a failed statement must not end the
+        // caller's transaction.
+        if db.support_returning() {
+            let on_taken = OnConflict::column(user::Column::Username).do_nothing().to_owned();
+            match user::Entity::insert(row)
+                .on_conflict(on_taken)
+                .exec_with_returning(db)
+                .await
+            {
+                Ok(user) => {
+                    inserted = Some(user);
+                    break;
+                }
+                // The name was taken: no row came back.
+                Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
         let savepoint = db.begin().await?;
         match row.insert(&savepoint).await {
             Ok(user) => {

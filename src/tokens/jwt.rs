@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{Header, Validation, errors::ErrorKind};
+use jsonwebtoken::{Validation, errors::ErrorKind};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
@@ -107,10 +107,7 @@ impl Tokens {
     }
 
     pub(super) fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
-        let (key, kid) = self.keys.signer();
-        let mut header = Header::new(self.keys.algorithm());
-        header.kid = kid;
-        jsonwebtoken::encode(&header, claims, &key).map_err(TokenError::Signing)
+        self.keys.sign(claims)
     }
 
     /// Claims of a new access token for `user_id`, to adjust before `issue_access_with`.
