@@ -159,11 +159,13 @@ pub async fn find_account(
     provider: &str,
     uid: &str,
 ) -> Result<Option<social_account::Model>, StoreError> {
-    Ok(social_account::Entity::find()
-        .filter(social_account::Column::Provider.eq(provider))
-        .filter(social_account::Column::Uid.eq(uid))
-        .one(db)
-        .await?)
+    Ok(super::unique(
+        social_account::Entity::find()
+            .filter(social_account::Column::Provider.eq(provider))
+            .filter(social_account::Column::Uid.eq(uid)),
+        db,
+    )
+    .await?)
 }
 
 const LOGIN_ATTEMPTS: u32 = 8;

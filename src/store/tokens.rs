@@ -48,10 +48,11 @@ pub async fn adopt_refresh(db: &impl ConnectionTrait, new: NewRefresh<'_>) -> Re
 }
 
 pub async fn find_refresh(db: &impl ConnectionTrait, jti: &str) -> Result<Option<refresh_token::Model>, StoreError> {
-    Ok(refresh_token::Entity::find()
-        .filter(refresh_token::Column::Jti.eq(jti))
-        .one(db)
-        .await?)
+    Ok(super::unique(
+        refresh_token::Entity::find().filter(refresh_token::Column::Jti.eq(jti)),
+        db,
+    )
+    .await?)
 }
 
 /// Marks `jti` as spent by rotation to `successor`, only if it is still live. True when this call

@@ -12,8 +12,7 @@ use sea_orm::{
 use super::{BATCH, StoreError, existing_values, is_unique_violation};
 
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> Result<user::Model, StoreError> {
-    user::Entity::find_by_id(id)
-        .one(db)
+    super::unique(user::Entity::find_by_id(id), db)
         .await?
         .ok_or(StoreError::NotFound("user"))
 }
