@@ -2,12 +2,6 @@
 
 use clap::Parser;
 
-/// mimalloc instead of glibc's allocator: a request allocates and frees small buffers on several
-/// threads (runtime workers, database workers), where glibc's per-thread arenas cost time and
-/// keep freed memory resident.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use authbridge::{
     cli::{self, Cli, Command},
     config::Settings,
