@@ -17,7 +17,25 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BATCH, StoreError, tokens::NewRefresh};
+use super::{StoreError, tokens::NewRefresh};
+
+/// Most writes taken at once. Statements are cut into power-of-two sizes (1, 2, 4 … 64): every
+/// distinct statement text is prepared and cached per pooled connection, and one text per batch
+/// size grew the process by ~100 MB under load.
+const MAX_BATCH: usize = 64;
+
+/// `items` cut into runs of 64, 32 … 1: a handful of distinct statement shapes.
+fn pow2_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let size = 1 << items.len().min(MAX_BATCH).ilog2();
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
+}
 
 enum Job {
     /// A new family's first token.
@@ -96,8 +114,8 @@ struct Rotation {
 }
 
 async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while jobs.recv_many(&mut batch, BATCH).await > 0 {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut inserts = Vec::new();
         let mut rotations = Vec::new();
         for job in batch.drain(..) {
@@ -119,12 +137,10 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver
         let turn = super::write_turn(&db).await;
         if !inserts.is_empty() {
             let (rows, waiters): (Vec<_>, Vec<_>) = inserts.into_iter().unzip();
-            let result = refresh_token::Entity::insert_many(rows)
-                .exec_without_returning(&db)
-                .await;
-            for done in waiters {
+            let results = insert_all(&db, &rows).await;
+            for (done, result) in waiters.into_iter().zip(results) {
                 // A caller that went away (client disconnected) does not need its answer.
-                let _ = done.send(result.as_ref().map(|_| ()).map_err(copy_error));
+                let _ = done.send(result);
             }
         }
         if !rotations.is_empty() {
@@ -145,6 +161,30 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver
     }
 }
 
+/// Inserts the rows, one result per row. A chunk that fails (say, the user of one row was deleted
+/// meanwhile: foreign key) is retried row by row, so only the row at fault fails.
+async fn insert_all(db: &DatabaseConnection, rows: &[refresh_token::ActiveModel]) -> Vec<Result<(), StoreError>> {
+    let mut results = Vec::with_capacity(rows.len());
+    for chunk in pow2_chunks(rows) {
+        match refresh_token::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await
+        {
+            Ok(_) => results.extend(chunk.iter().map(|_| Ok(()))),
+            Err(e) if chunk.len() == 1 => results.push(Err(copy_error(&e))),
+            Err(_) => {
+                for row in chunk {
+                    let one = refresh_token::Entity::insert(row.clone())
+                        .exec_without_returning(db)
+                        .await;
+                    results.push(one.map(|_| ()).map_err(|e| copy_error(&e)));
+                }
+            }
+        }
+    }
+    results
+}
+
 /// Claims every rotation's token in one transaction and inserts the winners' successors. Of
 /// several jobs for one jti only the first can win.
 async fn rotate_all(db: &DatabaseConnection, rotations: &[Rotation]) -> Result<Vec<bool>, DbErr> {
@@ -155,27 +195,31 @@ async fn rotate_all(db: &DatabaseConnection, rotations: &[Rotation]) -> Result<V
     }
     let mut won = vec![false; rotations.len()];
     let txn = db.begin().await?;
+    let mut firsts: Vec<usize> = first_of.values().copied().collect();
+    firsts.sort_unstable();
     if txn.support_returning() {
-        let successor_of = first_of.values().fold(CaseStatement::new(), |case, &i| {
-            let r = &rotations[i];
-            case.case(
-                refresh_token::Column::Jti.eq(r.jti.as_str()),
-                Expr::value(r.successor_jti.as_str()),
-            )
-        });
-        let claimed = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::RotatedAt, Expr::value(now))
-            .col_expr(refresh_token::Column::ReplacedBy, successor_of.into())
-            .filter(refresh_token::Column::Jti.is_in(first_of.keys().copied()))
-            .filter(refresh_token::Column::RotatedAt.is_null())
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec_with_returning(&txn)
-            .await?;
-        for row in claimed {
-            won[first_of[row.jti.as_str()]] = true;
+        for chunk in pow2_chunks(&firsts) {
+            let successor_of = chunk.iter().fold(CaseStatement::new(), |case, &i| {
+                let r = &rotations[i];
+                case.case(
+                    refresh_token::Column::Jti.eq(r.jti.as_str()),
+                    Expr::value(r.successor_jti.as_str()),
+                )
+            });
+            let claimed = refresh_token::Entity::update_many()
+                .col_expr(refresh_token::Column::RotatedAt, Expr::value(now))
+                .col_expr(refresh_token::Column::ReplacedBy, successor_of.into())
+                .filter(refresh_token::Column::Jti.is_in(chunk.iter().map(|&i| rotations[i].jti.as_str())))
+                .filter(refresh_token::Column::RotatedAt.is_null())
+                .filter(refresh_token::Column::RevokedAt.is_null())
+                .exec_with_returning(&txn)
+                .await?;
+            for row in claimed {
+                won[first_of[row.jti.as_str()]] = true;
+            }
         }
     } else {
-        for &i in first_of.values() {
+        for &i in &firsts {
             let r = &rotations[i];
             won[i] = super::tokens::claim_rotation(&txn, &r.jti, &r.successor_jti, now)
                 .await
@@ -188,8 +232,8 @@ async fn rotate_all(db: &DatabaseConnection, rotations: &[Rotation]) -> Result<V
         .filter(|(_, won)| **won)
         .map(|(r, _)| r.successor.clone())
         .collect();
-    if !successors.is_empty() {
-        refresh_token::Entity::insert_many(successors)
+    for chunk in pow2_chunks(&successors) {
+        refresh_token::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(&txn)
             .await?;
     }
@@ -210,4 +254,19 @@ fn copy_error(e: &DbErr) -> StoreError {
 
 fn writer_gone() -> StoreError {
     StoreError::Unavailable(DbErr::Conn(RuntimeErr::Internal("token writer stopped".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_into_a_few_power_of_two_sizes() {
+        let sizes = |n: usize| pow2_chunks(&vec![0; n]).map(<[i32]>::len).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(7), [4, 2, 1]);
+        assert_eq!(sizes(64), [64]);
+        assert_eq!(sizes(200), [64, 64, 64, 8]);
+    }
 }

@@ -12,6 +12,7 @@ on_every_backend!(
     a_refresh_rotates_and_the_new_token_works,
     replaying_a_spent_token_after_the_grace_interval_revokes_the_family,
     twenty_concurrent_refreshes_of_one_token_make_one_successor,
+    a_refresh_row_that_cannot_be_stored_fails_alone,
     with_rotation_off_the_same_refresh_token_keeps_working,
     logout_blacklists_the_refresh_token,
     logout_all_revokes_every_session_of_the_user,
@@ -258,4 +259,36 @@ async fn expired_refresh_rows_are_purged(backend: Backend) {
     assert_eq!(purged, 1);
     assert_eq!(refresh_token::Entity::find().count(&app.db).await.unwrap(), 1);
     assert_eq!(app.refresh(&live).await.status(), 200);
+}
+
+async fn a_refresh_row_that_cannot_be_stored_fails_alone(backend: Backend) {
+    use authbridge::store::{token_writer::TokenWriter, tokens::NewRefresh};
+    let app = spawn_app(backend).await;
+    let user_id = app.login_new_kakao_user(5).await["user"]["pk"].as_i64().unwrap() as i32;
+    let writer = TokenWriter::start(app.db.clone());
+    let now = chrono::Utc::now();
+    let row = |jti: &'static str, user_id: i32| NewRefresh {
+        jti,
+        user_id,
+        family: "f",
+        issued_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+    };
+
+    // Queued together, written as one batch; the row of a user that does not exist (deleted
+    // meanwhile) breaks the foreign key.
+    let (first, orphan, last) = tokio::join!(
+        writer.insert(row("row-a", user_id)),
+        writer.insert(row("row-b", 999_999)),
+        writer.insert(row("row-c", user_id)),
+    );
+
+    assert!(first.is_ok() && last.is_ok(), "{first:?} {last:?}");
+    assert!(orphan.is_err());
+    let stored = refresh_token::Entity::find()
+        .filter(refresh_token::Column::Family.eq("f"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 2);
 }
