@@ -274,7 +274,7 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             database_url: SecretString::from("sqlite://authbridge.db?mode=rwc"),
-            database_max_connections: 16,
+            database_max_connections: 8,
             migrate_on_start: true,
             site_id: 1,
             max_body_bytes: 64 * 1024,
