@@ -198,12 +198,12 @@ async fn request_span<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
     let span = tracing::info_span!("request", request_id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone(); // shares the buffer: no copy per request
     async move {
         let mut response = next.call(req).await.map(IntoResponse::into_response)?;
         // RFC 9110 15.5.6: a 405 lists what is allowed.
         if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
-            && let Some(allow) = api::spec::allowed_methods(&path).and_then(|a| HeaderValue::from_str(a).ok())
+            && let Some(allow) = api::spec::allowed_methods(uri.path()).and_then(|a| HeaderValue::from_str(a).ok())
         {
             response.headers_mut().insert(header::ALLOW, allow);
         }
