@@ -155,19 +155,6 @@ pub(crate) async fn unique<E: EntityTrait>(
     Ok(select.all(db).await?.into_iter().next())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_loopback_urls_without_an_sslmode_skip_tls() {
-        assert!(super::tls_is_pointless("postgres://u@127.0.0.1:5432/db"));
-        assert!(super::tls_is_pointless("postgresql://u@localhost/db"));
-        assert!(super::tls_is_pointless("postgres://u@[::1]/db"));
-        assert!(!super::tls_is_pointless("postgres://u@127.0.0.1/db?sslmode=require"));
-        assert!(!super::tls_is_pointless("postgres://u@db.internal/db"));
-        assert!(!super::tls_is_pointless("postgres://u@10.0.0.5/db"));
-    }
-}
-
 /// Values per `IN (…)` list or per multi-row INSERT: far below every backend's bind-parameter limit.
 pub(crate) const BATCH: usize = 500;
 
@@ -210,4 +197,17 @@ pub async fn reset_id_sequences(db: &impl ConnectionTrait, tables: &[&'static st
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_urls_without_an_sslmode_skip_tls() {
+        assert!(super::tls_is_pointless("postgres://u@127.0.0.1:5432/db"));
+        assert!(super::tls_is_pointless("postgresql://u@localhost/db"));
+        assert!(super::tls_is_pointless("postgres://u@[::1]/db"));
+        assert!(!super::tls_is_pointless("postgres://u@127.0.0.1/db?sslmode=require"));
+        assert!(!super::tls_is_pointless("postgres://u@db.internal/db"));
+        assert!(!super::tls_is_pointless("postgres://u@10.0.0.5/db"));
+    }
 }
