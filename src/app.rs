@@ -144,7 +144,8 @@ pub fn route(state: AppState) -> impl Endpoint {
         .nest("/", api::spec::service())
         .with(sensitive)
         .with(CatchPanic::new().with_handler(PanicToJson))
-        .with(CookieJarManager::new())
+        // Cookies are read only in cookie mode (api/cookies.rs checks it first): no jar otherwise.
+        .with_if(state.settings.jwt_auth_cookie.is_some(), CookieJarManager::new())
         .catch_all_error(render_poem_error)
         .around(trim_trailing_slash)
         .around(request_span)

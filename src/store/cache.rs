@@ -20,7 +20,7 @@ use super::{StoreError, sites, social, social::SocialApp, users};
 /// Entries per cache: bounds memory (~400 bytes a user) whatever the traffic.
 const CAPACITY: usize = 20_000;
 
-/// A bounded map whose entries are good for `ttl` after they were read from the database.
+/// A bounded map whose entries are good for at most `ttl` after they were read from the database.
 struct TtlCache<K, V> {
     entries: quick_cache::sync::Cache<K, (Instant, V)>,
     ttl: Duration,
@@ -35,13 +35,17 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     fn get(&self, key: &K) -> Option<V> {
-        let (read_at, value) = self.entries.get(key)?;
-        (read_at.elapsed() < self.ttl).then_some(value)
+        let (good_until, value) = self.entries.get(key)?;
+        (Instant::now() < good_until).then_some(value)
     }
 
+    /// Keeps `value` for `ttl` less up to a quarter of it, at random: entries read together (a
+    /// burst of logins) then expire spread out, not all in the same millisecond, which sent a
+    /// wave of reads to the pool every `ttl` and showed in p99 latencies.
     fn put(&self, key: K, value: V, read_at: Instant) {
         if !self.ttl.is_zero() {
-            self.entries.insert(key, (read_at, value));
+            let jitter = self.ttl.mul_f64(rand::random::<f64>() / 4.0);
+            self.entries.insert(key, (read_at + self.ttl - jitter, value));
         }
     }
 

@@ -11,13 +11,15 @@ use std::collections::HashMap;
 use chrono::Utc;
 use entity::refresh_token;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, RuntimeErr, Set,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, RuntimeErr, TransactionTrait,
     sea_query::{CaseStatement, Expr},
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, tokens::NewRefresh};
+use super::{
+    StoreError,
+    tokens::{NewRefresh, new_row},
+};
 
 /// Most writes taken at once. Statements are cut into power-of-two sizes (1, 2, 4 … 64): every
 /// distinct statement text is prepared and cached per pooled connection, and one text per batch
@@ -56,20 +58,6 @@ enum Job {
 #[derive(Clone)]
 pub struct TokenWriter {
     queue: mpsc::UnboundedSender<Job>,
-}
-
-fn new_row(new: &NewRefresh<'_>) -> refresh_token::ActiveModel {
-    refresh_token::ActiveModel {
-        jti: Set(new.jti.to_owned()),
-        user_id: Set(new.user_id),
-        family: Set(new.family.to_owned()),
-        issued_at: Set(new.issued_at),
-        expires_at: Set(new.expires_at),
-        rotated_at: Set(None),
-        replaced_by: Set(None),
-        revoked_at: Set(None),
-        ..Default::default()
-    }
 }
 
 impl TokenWriter {

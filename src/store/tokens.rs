@@ -16,11 +16,9 @@ pub struct NewRefresh<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert_refresh(
-    db: &impl ConnectionTrait,
-    new: NewRefresh<'_>,
-) -> Result<refresh_token::Model, StoreError> {
-    Ok(refresh_token::ActiveModel {
+/// The row of a new, live refresh token.
+pub(crate) fn new_row(new: &NewRefresh<'_>) -> refresh_token::ActiveModel {
+    refresh_token::ActiveModel {
         jti: Set(new.jti.to_owned()),
         user_id: Set(new.user_id),
         family: Set(new.family.to_owned()),
@@ -31,8 +29,13 @@ pub async fn insert_refresh(
         revoked_at: Set(None),
         ..Default::default()
     }
-    .insert(db)
-    .await?)
+}
+
+pub async fn insert_refresh(
+    db: &impl ConnectionTrait,
+    new: NewRefresh<'_>,
+) -> Result<refresh_token::Model, StoreError> {
+    Ok(new_row(&new).insert(db).await?)
 }
 
 /// Records a refresh token we signed but never stored (one made by a simplejwt deployment sharing
