@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use chrono::Utc;
 use entity::refresh_token;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, RuntimeErr, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, RuntimeErr, Set,
+    TransactionTrait,
     sea_query::{CaseStatement, Expr},
 };
 use tokio::sync::{mpsc, oneshot};
@@ -45,12 +46,12 @@ enum Job {
         row: refresh_token::ActiveModel,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// Spend `jti` and store its successor; answers whether this job won the token.
+    /// Spend `jti` and store its successor; answers with the spent row if this job won it.
     Rotate {
         jti: String,
         successor: refresh_token::ActiveModel,
         successor_jti: String,
-        done: oneshot::Sender<Result<bool, StoreError>>,
+        done: oneshot::Sender<Result<Option<refresh_token::Model>, StoreError>>,
     },
 }
 
@@ -79,9 +80,15 @@ impl TokenWriter {
         answer.await.map_err(|_| writer_gone())?
     }
 
-    /// Marks `jti` spent by rotation to `successor` and stores the successor, if `jti` is still
-    /// live. True when this call won: of concurrent rotations of one token exactly one does.
-    pub async fn rotate(&self, jti: &str, successor: NewRefresh<'_>) -> Result<bool, StoreError> {
+    /// Marks `jti` spent by rotation to `successor` and stores the successor, in the spent token's
+    /// family and for its user (the family and user of `successor` are taken from the row), if
+    /// `jti` is a live row. Returns the spent row when this call won: of concurrent rotations of
+    /// one token exactly one does; `None` for a token that is unknown, revoked or already spent.
+    pub async fn rotate(
+        &self,
+        jti: &str,
+        successor: NewRefresh<'_>,
+    ) -> Result<Option<refresh_token::Model>, StoreError> {
         let (done, answer) = oneshot::channel();
         let job = Job::Rotate {
             jti: jti.to_owned(),
@@ -98,7 +105,7 @@ struct Rotation {
     jti: String,
     successor: refresh_token::ActiveModel,
     successor_jti: String,
-    done: oneshot::Sender<Result<bool, StoreError>>,
+    done: oneshot::Sender<Result<Option<refresh_token::Model>, StoreError>>,
 }
 
 async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver<Job>) {
@@ -175,13 +182,16 @@ async fn insert_all(db: &DatabaseConnection, rows: &[refresh_token::ActiveModel]
 
 /// Claims every rotation's token in one transaction and inserts the winners' successors. Of
 /// several jobs for one jti only the first can win.
-async fn rotate_all(db: &DatabaseConnection, rotations: &[Rotation]) -> Result<Vec<bool>, DbErr> {
+async fn rotate_all(
+    db: &DatabaseConnection,
+    rotations: &[Rotation],
+) -> Result<Vec<Option<refresh_token::Model>>, DbErr> {
     let now = Utc::now();
     let mut first_of: HashMap<&str, usize> = HashMap::new();
     for (i, r) in rotations.iter().enumerate() {
         first_of.entry(r.jti.as_str()).or_insert(i);
     }
-    let mut won = vec![false; rotations.len()];
+    let mut won: Vec<Option<refresh_token::Model>> = vec![None; rotations.len()];
     let txn = db.begin().await?;
     let mut firsts: Vec<usize> = first_of.values().copied().collect();
     firsts.sort_unstable();
@@ -203,22 +213,34 @@ async fn rotate_all(db: &DatabaseConnection, rotations: &[Rotation]) -> Result<V
                 .exec_with_returning(&txn)
                 .await?;
             for row in claimed {
-                won[first_of[row.jti.as_str()]] = true;
+                let i = first_of[row.jti.as_str()];
+                won[i] = Some(row);
             }
         }
     } else {
         for &i in &firsts {
             let r = &rotations[i];
-            won[i] = super::tokens::claim_rotation(&txn, &r.jti, &r.successor_jti, now)
+            let claimed = super::tokens::claim_rotation(&txn, &r.jti, &r.successor_jti, now)
                 .await
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
+            if claimed {
+                won[i] = super::tokens::find_refresh(&txn, &r.jti)
+                    .await
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+            }
         }
     }
+    // The successor joins the spent token's family, for the spent token's user.
     let successors: Vec<_> = rotations
         .iter()
         .zip(&won)
-        .filter(|(_, won)| **won)
-        .map(|(r, _)| r.successor.clone())
+        .filter_map(|(r, won)| {
+            let spent = won.as_ref()?;
+            let mut successor = r.successor.clone();
+            successor.family = Set(spent.family.clone());
+            successor.user_id = Set(spent.user_id);
+            Some(successor)
+        })
         .collect();
     for chunk in pow2_chunks(&successors) {
         refresh_token::Entity::insert_many(chunk.to_vec())

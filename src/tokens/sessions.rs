@@ -105,6 +105,11 @@ impl Tokens {
 
     async fn refresh_once(&self, token: &str) -> Result<Refreshed, TokenError> {
         let claims = self.verify(token, TokenType::Refresh).await?;
+        if self.rotate_refresh
+            && let Some(refreshed) = self.rotate_live(&claims).await?
+        {
+            return Ok(refreshed);
+        }
         let mut row = self.row_of(&claims).await?;
         if row.revoked_at.is_some() {
             return Err(TokenError::Revoked);
@@ -132,7 +137,7 @@ impl Tokens {
                 issued_at: now,
                 expires_at: timestamp(successor.exp),
             };
-            if self.writer.rotate(&row.jti, stored).await? {
+            if self.writer.rotate(&row.jti, stored).await?.is_some() {
                 let refresh = Some((self.sign(&successor)?, timestamp(successor.exp)));
                 return Ok(Refreshed {
                     access,
@@ -172,6 +177,43 @@ impl Tokens {
             refresh,
             user_id: row.user_id,
         })
+    }
+
+    /// The common case of a refresh with rotation, without reading the row first: the claim
+    /// itself finds whether the token is a live row (and returns it). `None` when it is not
+    /// (unknown, revoked or spent): the caller then reads the row and decides as before.
+    async fn rotate_live(&self, claims: &Claims) -> Result<Option<Refreshed>, TokenError> {
+        let user = self
+            .cached
+            .user(claims.user_id)
+            .await
+            .map_err(|_| TokenError::Invalid)?;
+        if !user.is_active {
+            return Err(TokenError::Revoked);
+        }
+        let now = Utc::now();
+        let successor = self.claims(claims.user_id, TokenType::Refresh, now);
+        let stored = NewRefresh {
+            jti: &successor.jti,
+            user_id: claims.user_id,
+            family: "", // the writer puts it in the spent token's family
+            issued_at: now,
+            expires_at: timestamp(successor.exp),
+        };
+        let Some(spent) = self.writer.rotate(&claims.jti, stored).await? else {
+            return Ok(None);
+        };
+        if spent.user_id != claims.user_id {
+            return Err(TokenError::Invalid);
+        }
+        let (access, access_expiration) =
+            self.issue_access_with(self.claims(claims.user_id, TokenType::Access, now))?;
+        Ok(Some(Refreshed {
+            access,
+            access_expiration,
+            refresh: Some((self.sign(&successor)?, timestamp(successor.exp))),
+            user_id: claims.user_id,
+        }))
     }
 
     /// Blacklists a refresh token (logout). An already revoked one is fine (idempotent).
