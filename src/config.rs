@@ -67,7 +67,7 @@ pub struct Settings {
     /// How often expired refresh-token rows are purged (signing keys are re-read every minute).
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
-    /// How long rows read on every request (users, sites, social apps) may be served from memory
+    /// How long rows read on every request (users, social accounts, sites, social apps) may be served from memory
     /// (`1s`; `0s` turns the caches off). Changes made through this instance are seen at once;
     /// changes made elsewhere (another instance, the CLI) within this time.
     #[serde(with = "humantime_serde")]

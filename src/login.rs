@@ -51,14 +51,24 @@ const LAST_LOGIN_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// The user a verified provider account signs in as, created or linked on first login.
 async fn login_user(state: &AppState, provider_id: &str, account: &ProviderUser) -> Result<user::Model, ApiError> {
-    let existing = store::social::find_account(&state.db, provider_id, &account.uid).await?;
+    let mut existing = state.cached.account(provider_id, &account.uid).await?;
     if let Some(known) = &existing
         && known.extra_data == account.extra_data
         && chrono::Utc::now() - known.last_login < LAST_LOGIN_RESOLUTION
     {
-        return Ok(state.cached.user(known.user_id).await?);
+        match state.cached.user(known.user_id).await {
+            Ok(user) => return Ok(user),
+            // Deleted since the account was read: decide on the rows as they are now.
+            Err(store::StoreError::NotFound(_)) => {
+                state.cached.forget_account(provider_id, &account.uid);
+                existing = store::social::find_account(&state.db, provider_id, &account.uid).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let user = store::social::upsert_login(&state.db, provider_id, account, existing).await?;
+    // The account row changed (extra_data, last_login) or was made: read it afresh next time.
+    state.cached.forget_account(provider_id, &account.uid);
     state.cached.remember_user(&user);
     Ok(user)
 }

@@ -84,6 +84,7 @@ async fn handle_unlink(state: &AppState, req: &Request, note: UnlinkNotification
     }
     if let Some(account) = store::social::find_account(&state.db, "kakao", &note.user_id).await? {
         store::social::delete_account(&state.db, account.id).await?;
+        state.cached.forget_account(&account.provider, &account.uid);
         state.tokens.revoke_user(account.user_id).await?;
         tracing::info!(user_id = account.user_id, referrer_type = ?note.referrer_type, "kakao account unlinked by kakao");
     }
@@ -182,6 +183,9 @@ impl SocialAccountsApi {
             ));
         }
         store::social::delete_account(&state.db, *id).await?;
+        if let Some(gone) = accounts.iter().find(|a| a.id == *id) {
+            state.cached.forget_account(&gone.provider, &gone.uid);
+        }
         Ok(EmptyReply::Ok(Json(EmptyResponse {})))
     }
 

@@ -1,5 +1,5 @@
-//! Short-lived copies of the rows read on nearly every request: the user behind a token, the site
-//! of a Host and the social app of a site. One SELECT through the pool costs ~80 µs of CPU and a
+//! Short-lived copies of the rows read on nearly every request: the user behind a token, the
+//! social account a provider login names, the site of a Host and the social app of a site. One SELECT through the pool costs ~80 µs of CPU and a
 //! few thread hops, far more than the rest of `GET /rest-auth/user/`; a copy costs well under 1 µs.
 //!
 //! Staleness is bounded by `cache_ttl` (1 s by default; 0 turns caching off). Writes made through
@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use entity::user;
+use entity::{social_account, user};
 use sea_orm::DatabaseConnection;
 
 use super::{StoreError, sites, social, social::SocialApp, users};
@@ -59,6 +59,7 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
 pub struct Cached {
     db: DatabaseConnection,
     users: Arc<TtlCache<i32, user::Model>>,
+    accounts: Arc<TtlCache<(String, String), social_account::Model>>,
     sites: Arc<TtlCache<String, Option<i32>>>,
     apps: Arc<TtlCache<(String, i32), Option<SocialApp>>>,
 }
@@ -68,6 +69,7 @@ impl Cached {
         Self {
             db,
             users: Arc::new(TtlCache::new(ttl)),
+            accounts: Arc::new(TtlCache::new(ttl)),
             sites: Arc::new(TtlCache::new(ttl)),
             apps: Arc::new(TtlCache::new(ttl)),
         }
@@ -92,6 +94,26 @@ impl Cached {
     /// Drops the copy of a user this process changed or deleted.
     pub fn forget_user(&self, id: i32) {
         self.users.forget(&id);
+    }
+
+    /// The social account of (`provider`, `uid`), if linked. Only links are kept: an unknown uid
+    /// is read again next time (its first login creates it).
+    pub async fn account(&self, provider: &str, uid: &str) -> Result<Option<social_account::Model>, StoreError> {
+        let key = (provider.to_owned(), uid.to_owned());
+        if let Some(account) = self.accounts.get(&key) {
+            return Ok(Some(account));
+        }
+        let read_at = Instant::now();
+        let account = social::find_account(&self.db, provider, uid).await?;
+        if let Some(account) = &account {
+            self.accounts.put(key, account.clone(), read_at);
+        }
+        Ok(account)
+    }
+
+    /// Drops the copy of a social account this process changed or deleted.
+    pub fn forget_account(&self, provider: &str, uid: &str) {
+        self.accounts.forget(&(provider.to_owned(), uid.to_owned()));
     }
 
     /// The id of the site whose domain is `domain` (lower-case), if any.

@@ -38,6 +38,7 @@ async fn kakaos_unlink_webhook_removes_the_link_and_revokes_tokens(backend: Back
     let app = spawn_app(backend).await;
     let first = app.login_new_kakao_user(31).await;
     let second = app.login_new_kakao_user(32).await;
+    app.login_new_kakao_user(31).await; // a returning login: the server now holds a copy of the link
 
     assert_error(
         unlink_webhook(&app, "wrong-key", "31", true).await,
@@ -82,6 +83,10 @@ async fn kakaos_unlink_webhook_removes_the_link_and_revokes_tokens(backend: Back
         )
         .await;
     }
+    // The server forgot its copy of the link with it: the same Kakao user signing in again
+    // (a new Kakao token) starts over as a new user.
+    let again = app.login_new_kakao_user(31).await;
+    assert_ne!(again["user"]["pk"], first["user"]["pk"]);
 }
 
 async fn connect_links_a_second_account_and_refuses_one_taken_by_another_user(backend: Backend) {
