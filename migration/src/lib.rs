@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_core_tables;
 mod m20261123_000002_create_token_tables;
 mod m20261123_000003_create_one_time_keys;
+mod m20261123_000004_index_user_email;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_core_tables::Migration),
             Box::new(m20261123_000002_create_token_tables::Migration),
             Box::new(m20261123_000003_create_one_time_keys::Migration),
+            Box::new(m20261123_000004_index_user_email::Migration),
         ]
     }
 }
