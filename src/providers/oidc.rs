@@ -31,6 +31,9 @@ pub struct JwksCache {
     keys: RwLock<Option<HashMap<String, DecodingKey>>>,
     /// When the last fetch of a cold cache, and the last refetch of a warm one, started.
     last_fetch: Mutex<(Option<Instant>, Option<Instant>)>,
+    /// One fetch at a time: a request that misses while a fetch is in flight waits for it and
+    /// looks again, instead of being told the keys are not there yet (a 502 with Kakao up).
+    fetching: tokio::sync::Mutex<()>,
 }
 
 /// The claims we read; the whole payload is kept as `extra_data`.
@@ -48,10 +51,16 @@ impl JwksCache {
             url,
             keys: RwLock::new(None),
             last_fetch: Mutex::new((None, None)),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
     async fn key(&self, http: &reqwest::Client, kid: &str) -> Result<DecodingKey, ProviderError> {
+        if let Some(key) = self.keys.read().await.as_ref().and_then(|k| k.get(kid)) {
+            return Ok(key.clone());
+        }
+        let _one_fetch = self.fetching.lock().await;
+        // A fetch that ended while we waited may have brought the key.
         let cold = {
             let keys = self.keys.read().await;
             if let Some(key) = keys.as_ref().and_then(|k| k.get(kid)) {

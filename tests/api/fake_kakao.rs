@@ -30,7 +30,7 @@ enum TokenScript {
 pub struct FakeState {
     tokens: HashMap<String, TokenScript>,
     down: bool,
-    delay: Option<Duration>,
+    pub delay: Option<Duration>,
     pub calls: HashMap<String, usize>,
     pub codes: HashMap<String, crate::fake_kakao_oidc::CodeScript>,
     /// Target ids unlinked through `/v1/user/unlink` with the right admin key.

@@ -154,11 +154,14 @@ pub async fn token_endpoint(req: &Request, body: poem::Body, state: Data<&Shared
 
 #[handler]
 pub async fn jwks_endpoint(req: &Request, state: Data<&Shared>) -> Response {
-    let down = {
+    let (down, delay) = {
         let mut s = state.lock().unwrap();
         *s.calls.entry(req.uri().path().to_owned()).or_default() += 1;
-        s.jwks_down
+        (s.jwks_down, s.delay)
     };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     if down {
         return Response::builder()
             .status(StatusCode::INTERNAL_SERVER_ERROR)

@@ -97,6 +97,22 @@ async fn an_id_token_alone_logs_in_with_its_verified_email(backend: Backend) {
 }
 
 #[tokio::test]
+async fn concurrent_id_token_logins_on_a_cold_key_cache_wait_for_one_fetch() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.kakao.is_slow(Duration::from_millis(300)); // the JWKS fetch is still in flight for the others
+    let logins = (1..=5).map(|id| {
+        let id_token = app.kakao.id_token(&app.kakao.id_claims(id, NATIVE_KEY));
+        let app = &app;
+        async move { login(app, json!({ "id_token": id_token })).await.status() }
+    });
+
+    let statuses = futures::future::join_all(logins).await;
+
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(app.kakao.calls("/.well-known/jwks.json"), 1);
+}
+
+#[tokio::test]
 async fn forged_or_foreign_id_tokens_are_refused() {
     let app = spawn_app(Backend::Sqlite).await;
     let good = app.kakao.id_claims(7, REST_KEY);
