@@ -11,24 +11,17 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::MySql {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared("CREATE INDEX ix_users_email_lower ON users (LOWER(email))")
-            .await?;
-        Ok(())
+        unless_mariadb(manager, "CREATE INDEX ix_users_email_lower ON users (LOWER(email))").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::MySql {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared("DROP INDEX ix_users_email_lower")
-            .await?;
-        Ok(())
+        unless_mariadb(manager, "DROP INDEX ix_users_email_lower").await
     }
+}
+
+async fn unless_mariadb(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::MySql {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
 }
