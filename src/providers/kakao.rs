@@ -100,6 +100,12 @@ impl Provider for Kakao {
 
     #[tracing::instrument(skip_all, fields(provider = "kakao"))]
     async fn verify_access_token(&self, app: &SocialApp, token: &SecretString) -> Result<ProviderUser, ProviderError> {
+        // A token that cannot even be sent in a header (control or non-ASCII characters) is not
+        // a Kakao token: the client's mistake (400), not an unreachable Kakao (502).
+        let token_text = token.expose_secret();
+        if token_text.is_empty() || !token_text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ProviderError::InvalidToken);
+        }
         let calls = async {
             tokio::try_join!(
                 self.get_json("/v1/user/access_token_info", token),

@@ -175,7 +175,13 @@ async fn an_expired_or_unknown_kakao_token_returns_400(backend: Backend) {
     let app = spawn_app(backend).await;
     app.kakao.rejects_token_as_expired("expired");
 
-    for token in ["expired", "never-issued"] {
+    let kakao_calls = || app.kakao.calls("/v2/user/me") + app.kakao.calls("/v1/user/access_token_info");
+    let mut asked_kakao = 0;
+    // The last three cannot even travel in a header: refused without asking Kakao (not a 502).
+    for token in ["expired", "never-issued", "bad\u{1}token", "토큰", "two words"] {
+        if token == "bad\u{1}token" {
+            asked_kakao = kakao_calls();
+        }
         let response = app.post_kakao_login(&json!({"access_token": token})).await;
         let body = assert_error(response, 400, "invalid_provider_token").await;
         assert_eq!(
@@ -184,6 +190,7 @@ async fn an_expired_or_unknown_kakao_token_returns_400(backend: Backend) {
             "dj-rest-auth's wording"
         );
     }
+    assert_eq!(kakao_calls(), asked_kakao);
     assert_eq!(count_rows(&app).await, (0, 0, 0));
 }
 
