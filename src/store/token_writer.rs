@@ -46,13 +46,8 @@ enum Job {
         row: refresh_token::ActiveModel,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// Spend `jti` and store its successor; answers with the spent row if this job won it.
-    Rotate {
-        jti: String,
-        successor: refresh_token::ActiveModel,
-        successor_jti: String,
-        done: oneshot::Sender<Result<Option<refresh_token::Model>, StoreError>>,
-    },
+    /// Spend a token and store its successor.
+    Rotate(Rotation),
 }
 
 /// The queue in front of the writer task; cheap to clone. The task ends with the last clone.
@@ -90,17 +85,18 @@ impl TokenWriter {
         successor: NewRefresh<'_>,
     ) -> Result<Option<refresh_token::Model>, StoreError> {
         let (done, answer) = oneshot::channel();
-        let job = Job::Rotate {
+        let job = Job::Rotate(Rotation {
             jti: jti.to_owned(),
             successor_jti: successor.jti.to_owned(),
             successor: new_row(&successor),
             done,
-        };
+        });
         self.queue.send(job).map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
 }
 
+/// Spend `jti` and store `successor`; answers with the spent row if this job won it.
 struct Rotation {
     jti: String,
     successor: refresh_token::ActiveModel,
@@ -116,17 +112,7 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver
         for job in batch.drain(..) {
             match job {
                 Job::Insert { row, done } => inserts.push((row, done)),
-                Job::Rotate {
-                    jti,
-                    successor,
-                    successor_jti,
-                    done,
-                } => rotations.push(Rotation {
-                    jti,
-                    successor,
-                    successor_jti,
-                    done,
-                }),
+                Job::Rotate(rotation) => rotations.push(rotation),
             }
         }
         let turn = super::write_turn(&db).await;
