@@ -25,6 +25,16 @@ const KAKAO_ID: u64 = 3_095_134_389;
 /// Django's PBKDF2PasswordHasher for "lètmein" with salt "seasalt" (see src/password.rs).
 const DJANGO_HASH: &str = "pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=";
 
+/// The arguments that import what `write_csv_dump` wrote.
+const CSV_DUMP_ARGS: &[&str] = &[
+    "--users",
+    "users.csv",
+    "--social-accounts",
+    "social.csv",
+    "--email-addresses",
+    "emails.csv",
+];
+
 /// What `psql \copy (select * from …) to 'f.csv' csv header` writes for a small Django site:
 /// carol (pk 1, a PBKDF2 password, never logged in, unverified email) and a Kakao user (pk 42).
 fn write_csv_dump(dir: &Path) {
@@ -154,19 +164,7 @@ async fn a_csv_dump_imports_and_its_users_log_in_as_before(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     write_csv_dump(dir.path());
 
-    let run = import_django(
-        &app,
-        dir.path(),
-        &[
-            "--users",
-            "users.csv",
-            "--social-accounts",
-            "social.csv",
-            "--email-addresses",
-            "emails.csv",
-        ],
-    )
-    .await;
+    let run = import_django(&app, dir.path(), CSV_DUMP_ARGS).await;
 
     assert!(run.ok, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("users            2"), "{}", run.stdout);
@@ -248,19 +246,7 @@ async fn existing_rows_are_listed_as_conflicts_and_nothing_is_written(backend: B
     let dir = tempfile::tempdir().unwrap();
     write_csv_dump(dir.path());
 
-    let run = import_django(
-        &app,
-        dir.path(),
-        &[
-            "--users",
-            "users.csv",
-            "--social-accounts",
-            "social.csv",
-            "--email-addresses",
-            "emails.csv",
-        ],
-    )
-    .await;
+    let run = import_django(&app, dir.path(), CSV_DUMP_ARGS).await;
 
     assert!(!run.ok, "{}", run.stdout);
     for expected in [
