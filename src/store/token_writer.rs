@@ -8,11 +8,10 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::refresh_token;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, RuntimeErr, Set,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, RuntimeErr, TransactionTrait,
     sea_query::{CaseStatement, Expr},
 };
 use tokio::sync::{mpsc, oneshot};
@@ -75,20 +74,15 @@ impl TokenWriter {
         answer.await.map_err(|_| writer_gone())?
     }
 
-    /// Marks `jti` spent by rotation to `successor` and stores the successor, in the spent token's
-    /// family and for its user (the family and user of `successor` are taken from the row), if
-    /// `jti` is a live row. Returns the spent row when this call won: of concurrent rotations of
-    /// one token exactly one does; `None` for a token that is unknown, revoked or already spent.
-    pub async fn rotate(
-        &self,
-        jti: &str,
-        successor: NewRefresh<'_>,
-    ) -> Result<Option<refresh_token::Model>, StoreError> {
+    /// Marks `jti` spent by rotation to `successor` and stores the successor in the spent token's
+    /// family, for its user, if `jti` is a live row. Returns the spent row when this call won: of
+    /// concurrent rotations of one token exactly one does; `None` for a token that is unknown,
+    /// revoked or already spent.
+    pub async fn rotate(&self, jti: &str, successor: Successor) -> Result<Option<refresh_token::Model>, StoreError> {
         let (done, answer) = oneshot::channel();
         let job = Job::Rotate(Rotation {
             jti: jti.to_owned(),
-            successor_jti: successor.jti.to_owned(),
-            successor: new_row(&successor),
+            successor,
             done,
         });
         self.queue.send(job).map_err(|_| writer_gone())?;
@@ -96,11 +90,17 @@ impl TokenWriter {
     }
 }
 
+/// The token a rotation issues; its family and user are the spent token's.
+pub struct Successor {
+    pub jti: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Spend `jti` and store `successor`; answers with the spent row if this job won it.
 struct Rotation {
     jti: String,
-    successor: refresh_token::ActiveModel,
-    successor_jti: String,
+    successor: Successor,
     done: oneshot::Sender<Result<Option<refresh_token::Model>, StoreError>>,
 }
 
@@ -187,7 +187,7 @@ async fn rotate_all(
                 let r = &rotations[i];
                 case.case(
                     refresh_token::Column::Jti.eq(r.jti.as_str()),
-                    Expr::value(r.successor_jti.as_str()),
+                    Expr::value(r.successor.jti.as_str()),
                 )
             });
             let claimed = refresh_token::Entity::update_many()
@@ -206,7 +206,7 @@ async fn rotate_all(
     } else {
         for &i in &firsts {
             let r = &rotations[i];
-            let claimed = super::tokens::claim_rotation(&txn, &r.jti, &r.successor_jti, now)
+            let claimed = super::tokens::claim_rotation(&txn, &r.jti, &r.successor.jti, now)
                 .await
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
             if claimed {
@@ -216,16 +216,18 @@ async fn rotate_all(
             }
         }
     }
-    // The successor joins the spent token's family, for the spent token's user.
     let successors: Vec<_> = rotations
         .iter()
         .zip(&won)
         .filter_map(|(r, won)| {
             let spent = won.as_ref()?;
-            let mut successor = r.successor.clone();
-            successor.family = Set(spent.family.clone());
-            successor.user_id = Set(spent.user_id);
-            Some(successor)
+            Some(new_row(&NewRefresh {
+                jti: &r.successor.jti,
+                user_id: spent.user_id,
+                family: &spent.family,
+                issued_at: r.successor.issued_at,
+                expires_at: r.successor.expires_at,
+            }))
         })
         .collect();
     for chunk in pow2_chunks(&successors) {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Claims, TokenError, TokenType, Tokens, jwt::at};
-use crate::store::{self, tokens::NewRefresh};
+use crate::store::{self, token_writer::Successor, tokens::NewRefresh};
 
 /// A freshly issued access + refresh pair.
 pub struct IssuedPair {
@@ -130,10 +130,8 @@ impl Tokens {
         }
         if row.rotated_at.is_none() {
             let successor = self.claims(row.user_id, TokenType::Refresh, now);
-            let stored = NewRefresh {
-                jti: &successor.jti,
-                user_id: row.user_id,
-                family: &row.family,
+            let stored = Successor {
+                jti: successor.jti.clone(),
                 issued_at: now,
                 expires_at: timestamp(successor.exp),
             };
@@ -193,10 +191,8 @@ impl Tokens {
         }
         let now = Utc::now();
         let successor = self.claims(claims.user_id, TokenType::Refresh, now);
-        let stored = NewRefresh {
-            jti: &successor.jti,
-            user_id: claims.user_id,
-            family: "", // the writer puts it in the spent token's family
+        let stored = Successor {
+            jti: successor.jti.clone(),
             issued_at: now,
             expires_at: timestamp(successor.exp),
         };
