@@ -126,13 +126,7 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
                 (user_id, Presented::Opaque(key.to_owned()))
             }
         };
-        let user = match state.cached.user(user_id).await {
-            Ok(user) => user,
-            Err(store::StoreError::NotFound(_)) => {
-                return Err(ApiError::unauthorized(code::TOKEN_NOT_VALID, "User not found").into());
-            }
-            Err(e) => return Err(ApiError::from(e).into()),
-        };
+        let user = state.cached.user(user_id).await.map_err(gone_is_unauthorized)?;
         if !user.is_active {
             return Err(ApiError::unauthorized(code::USER_INACTIVE, "User is inactive").into());
         }
@@ -144,11 +138,17 @@ impl CurrentUser {
     /// The caller's row as it is in the database now, not the copy authentication used (which
     /// may be `cache_ttl` old): for checks of the password itself.
     pub async fn fresh(&self, state: &AppState) -> Result<user::Model, ApiError> {
-        match store::users::get(&state.db, self.user.id).await {
-            Ok(user) => Ok(user),
-            Err(store::StoreError::NotFound(_)) => Err(ApiError::unauthorized(code::TOKEN_NOT_VALID, "User not found")),
-            Err(e) => Err(e.into()),
-        }
+        store::users::get(&state.db, self.user.id)
+            .await
+            .map_err(gone_is_unauthorized)
+    }
+}
+
+/// A valid credential of a user deleted since: 401, as simplejwt's "User not found".
+fn gone_is_unauthorized(e: store::StoreError) -> ApiError {
+    match e {
+        store::StoreError::NotFound(_) => ApiError::unauthorized(code::TOKEN_NOT_VALID, "User not found"),
+        e => e.into(),
     }
 }
 

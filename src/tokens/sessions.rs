@@ -114,10 +114,7 @@ impl Tokens {
         if row.revoked_at.is_some() {
             return Err(TokenError::Revoked);
         }
-        let user = self.cached.user(row.user_id).await.map_err(|_| TokenError::Invalid)?;
-        if !user.is_active {
-            return Err(TokenError::Revoked);
-        }
+        self.ensure_active(row.user_id).await?;
         let now = Utc::now();
         let (access, access_expiration) = self.issue_access_with(self.claims(row.user_id, TokenType::Access, now))?;
         if !self.rotate_refresh {
@@ -177,18 +174,20 @@ impl Tokens {
         })
     }
 
+    /// A refresh token of a user who is gone is invalid; of a disabled one, revoked.
+    async fn ensure_active(&self, user_id: i32) -> Result<(), TokenError> {
+        let user = self.cached.user(user_id).await.map_err(|_| TokenError::Invalid)?;
+        if !user.is_active {
+            return Err(TokenError::Revoked);
+        }
+        Ok(())
+    }
+
     /// The common case of a refresh with rotation, without reading the row first: the claim
     /// itself finds whether the token is a live row (and returns it). `None` when it is not
     /// (unknown, revoked or spent): the caller then reads the row and decides as before.
     async fn rotate_live(&self, claims: &Claims) -> Result<Option<Refreshed>, TokenError> {
-        let user = self
-            .cached
-            .user(claims.user_id)
-            .await
-            .map_err(|_| TokenError::Invalid)?;
-        if !user.is_active {
-            return Err(TokenError::Revoked);
-        }
+        self.ensure_active(claims.user_id).await?;
         let now = Utc::now();
         let successor = self.claims(claims.user_id, TokenType::Refresh, now);
         let stored = Successor {
