@@ -9,9 +9,8 @@ use std::{
 
 use anyhow::Context;
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
-    endpoint::make_sync,
-    http::{HeaderValue, Uri, header},
+    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Server,
+    http::{HeaderValue, Uri, header, uri::PathAndQuery},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{CatchPanic, CookieJarManager, PanicHandler, SensitiveHeader},
     web::Html,
@@ -128,28 +127,43 @@ async fn maintain(state: AppState) {
 }
 
 pub fn route(state: AppState) -> impl Endpoint {
-    let spec = api::spec::spec_json();
-    let docs = api::spec::swagger_html();
     let sensitive = SensitiveHeader::new()
         .header(header::AUTHORIZATION)
         .header(header::COOKIE)
         .header(header::SET_COOKIE)
         .header(state.settings.auth_header_name.to_lowercase());
-    Route::new()
-        .at("/docs", make_sync(move |_| Html(docs.clone())))
-        .at(
-            "/openapi.json",
-            make_sync(move |_| spec.clone().with_content_type("application/json")),
-        )
-        .nest("/", api::spec::service())
-        .with(sensitive)
-        .with(CatchPanic::new().with_handler(PanicToJson))
-        // Cookies are read only in cookie mode (api/cookies.rs checks it first): no jar otherwise.
-        .with_if(state.settings.jwt_auth_cookie.is_some(), CookieJarManager::new())
-        .catch_all_error(render_poem_error)
-        .around(trim_trailing_slash)
-        .around(request_span)
-        .data(state)
+    Front {
+        docs: api::spec::swagger_html(),
+        spec: api::spec::spec_json(),
+        api: api::spec::service().into_endpoint(),
+    }
+    .with(sensitive)
+    .with(CatchPanic::new().with_handler(PanicToJson))
+    // Cookies are read only in cookie mode (api/cookies.rs checks it first): no jar otherwise.
+    .with_if(state.settings.jwt_auth_cookie.is_some(), CookieJarManager::new())
+    .catch_all_error(render_poem_error)
+    .around(edge)
+    .data(state)
+}
+
+/// Swagger UI and the spec beside the OpenAPI service. Matched here rather than by a `Route` with
+/// the service nested at `/`: the nest rebuilt every request's URI and matched its path twice.
+struct Front<A> {
+    docs: String,
+    spec: String,
+    api: A,
+}
+
+impl<A: Endpoint> Endpoint for Front<A> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        match req.uri().path() {
+            "/docs" => Ok(Html(self.docs.clone()).into_response()),
+            "/openapi.json" => Ok(self.spec.clone().with_content_type("application/json").into_response()),
+            _ => self.api.call(req).await.map(IntoResponse::into_response),
+        }
+    }
 }
 
 /// A panic is our bug: logged with an id, answered as any other 500 (JSON, no detail).
@@ -169,28 +183,10 @@ impl PanicHandler for PanicToJson {
     }
 }
 
-/// Django paths end with `/`, poem-openapi routes them without it (see `api::spec`): both forms
-/// get the same answer, never a redirect (a redirected POST loses its body).
-async fn trim_trailing_slash<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let path = req.uri().path();
-    if path.len() > 1 && path.ends_with('/') && api::spec::is_django_path(path) {
-        let mut trimmed = path.trim_end_matches('/').to_owned();
-        if let Some(query) = req.uri().query() {
-            trimmed = format!("{trimmed}?{query}");
-        }
-        if let Ok(uri) = trimmed.parse::<Uri>() {
-            let mut parts = req.uri().clone().into_parts();
-            parts.path_and_query = uri.into_parts().path_and_query;
-            if let Ok(uri) = Uri::from_parts(parts) {
-                *req.uri_mut() = uri;
-            }
-        }
-    }
-    next.call(req).await.map(IntoResponse::into_response)
-}
-
-/// One span per request with a request id; the id is echoed in `x-request-id`.
-async fn request_span<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+/// The outermost layer, one `around` for what every request needs (each layer is a future and a
+/// move of the request): a span with a request id, echoed in `x-request-id`; Django's trailing
+/// slash trimmed; `Allow` on a 405.
+async fn edge<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -200,6 +196,7 @@ async fn request_span<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
     let span = tracing::info_span!("request", request_id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
     let uri = req.uri().clone(); // shares the buffer: no copy per request
+    trim_trailing_slash(&mut req);
     async move {
         let mut response = next.call(req).await.map(IntoResponse::into_response)?;
         // RFC 9110 15.5.6: a 405 lists what is allowed.
@@ -217,6 +214,27 @@ async fn request_span<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
     }
     .instrument(span)
     .await
+}
+
+/// Django paths end with `/`, poem-openapi routes them without it (see `api::spec`): both forms
+/// get the same answer, never a redirect (a redirected POST loses its body).
+fn trim_trailing_slash(req: &mut Request) {
+    let path = req.uri().path();
+    if path.len() <= 1 || !path.ends_with('/') || !api::spec::is_django_path(path) {
+        return;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let path_and_query = match req.uri().query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_owned(),
+    };
+    if let Ok(path_and_query) = PathAndQuery::try_from(path_and_query) {
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
