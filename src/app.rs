@@ -23,7 +23,7 @@ use crate::{
     error::render_poem_error,
     providers,
     ratelimit::RateLimiter,
-    state::AppState,
+    state::{AppState, Shared},
     store,
     tokens::{KeyRing, Tokens},
 };
@@ -56,7 +56,7 @@ impl App {
             .context("loading JWT signing keys")?;
         let limits = RateLimiter::from_settings(&settings)?;
         let cached = store::cache::Cached::new(db.clone(), settings.cache_ttl);
-        let state = AppState {
+        let state = AppState::new(Shared {
             limits,
             tokens: Tokens::new(Arc::new(keys), db.clone(), cached.clone(), &settings),
             cached,
@@ -64,7 +64,7 @@ impl App {
             mailer: crate::mail::Mailer::from_settings(&settings)?,
             db,
             settings: Arc::new(settings),
-        };
+        });
         let acceptor = TcpListener::bind(state.settings.listen)
             .into_acceptor()
             .await
