@@ -56,9 +56,12 @@ impl App {
             .context("loading JWT signing keys")?;
         let limits = RateLimiter::from_settings(&settings)?;
         let cached = store::cache::Cached::new(db.clone(), settings.cache_ttl);
+        let writer_db = store::connect_writer(&settings.database_url, &db)
+            .await
+            .context("connecting the token writer to the database")?;
         let state = AppState::new(Shared {
             limits,
-            tokens: Tokens::new(Arc::new(keys), db.clone(), cached.clone(), &settings),
+            tokens: Tokens::new(Arc::new(keys), db.clone(), writer_db, cached.clone(), &settings),
             cached,
             providers: providers::Providers::from_settings(&settings, http),
             mailer: crate::mail::Mailer::from_settings(&settings)?,

@@ -390,6 +390,7 @@ async fn tokens_for(db: &sea_orm::DatabaseConnection, settings: &Settings) -> an
     Ok(crate::tokens::Tokens::new(
         std::sync::Arc::new(keys),
         db.clone(),
+        crate::store::connect_writer(&settings.database_url, db).await?,
         crate::store::cache::Cached::new(db.clone(), settings.cache_ttl),
         settings,
     ))

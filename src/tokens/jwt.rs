@@ -67,10 +67,17 @@ pub fn at(t: DateTime<Utc>, plus: Duration) -> DateTime<Utc> {
 }
 
 impl Tokens {
-    pub fn new(keys: Arc<KeyRing>, db: DatabaseConnection, cached: Cached, settings: &Settings) -> Self {
+    /// `writer_db` is where the group-commit writer works (`store::connect_writer`).
+    pub fn new(
+        keys: Arc<KeyRing>,
+        db: DatabaseConnection,
+        writer_db: DatabaseConnection,
+        cached: Cached,
+        settings: &Settings,
+    ) -> Self {
         Self {
             keys,
-            writer: TokenWriter::start(db.clone()),
+            writer: TokenWriter::start(writer_db),
             db,
             cached,
             access_lifetime: settings.access_token_lifetime,
