@@ -115,7 +115,7 @@ pub async fn connect_writer(url: &SecretString, pool: &DatabaseConnection) -> Re
 /// SQLite page cache per pooled connection (its default, ~2 MB).
 const SQLITE_READER_CACHE_KIB: u32 = 2_000;
 /// SQLite page cache of the token writer's own connection.
-const SQLITE_WRITER_CACHE_KIB: u32 = 16_384;
+const SQLITE_WRITER_CACHE_KIB: u32 = 8_192;
 /// WAL pages between automatic checkpoints (SQLite's default is 1000). A checkpoint copies every
 /// page written since the last one into the database file and syncs it, inside the commit that
 /// crosses the mark; with random index pages most pages of a batch are new to the WAL, so a

@@ -50,6 +50,8 @@ struct Keys {
 impl KeyRing {
     /// Loads the keys; with EdDSA and no key in the database, generates and stores the first one.
     pub async fn load(db: DatabaseConnection, settings: &Settings) -> Result<Self, TokenError> {
+        // Before any token is signed or checked: the first use fixes jsonwebtoken's provider.
+        super::crypto::install();
         let algorithm = match settings.jwt_algorithm {
             JwtAlgorithm::EdDSA => Algorithm::EdDSA,
             JwtAlgorithm::HS256 => Algorithm::HS256,

@@ -1,6 +1,7 @@
 //! Our own tokens: JWT issue/verify (simplejwt-compatible claims), the signing key ring, the
 //! refresh-token lifecycle and DRF opaque tokens.
 
+mod crypto;
 mod jwt;
 mod keys;
 mod opaque;
