@@ -116,12 +116,6 @@ pub async fn connect_writer(url: &SecretString, pool: &DatabaseConnection) -> Re
 const SQLITE_READER_CACHE_KIB: u32 = 2_000;
 /// SQLite page cache of the token writer's own connection.
 const SQLITE_WRITER_CACHE_KIB: u32 = 8_192;
-/// WAL pages between automatic checkpoints (SQLite's default is 1000). A checkpoint copies every
-/// page written since the last one into the database file and syncs it, inside the commit that
-/// crosses the mark; with random index pages most pages of a batch are new to the WAL, so a
-/// longer interval copies a hot page once instead of many times (the WAL grows to ~40 MB).
-const SQLITE_WAL_AUTOCHECKPOINT: u32 = 10_000;
-
 async fn open(url: &str, max_connections: u32, sqlite_cache_kib: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -141,7 +135,6 @@ async fn open(url: &str, max_connections: u32, sqlite_cache_kib: u32) -> Result<
                 // writes were ~7% of a refresh rotation.
                 .pragma("temp_store", "memory")
                 .pragma("cache_size", format!("-{sqlite_cache_kib}"))
-                .pragma("wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT.to_string())
         });
     }
     if url.starts_with("postgres") && tls_is_pointless(url) {
