@@ -390,7 +390,8 @@ async fn tokens_for(db: &sea_orm::DatabaseConnection, settings: &Settings) -> an
     Ok(crate::tokens::Tokens::new(
         std::sync::Arc::new(keys),
         db.clone(),
-        crate::store::connect_writer(&settings.database_url, db).await?,
+        // A one-shot command writes a token or two: the pool will do, no connection of its own.
+        db.clone(),
         crate::store::cache::Cached::new(db.clone(), settings.cache_ttl),
         settings,
     ))

@@ -116,6 +116,7 @@ pub async fn connect_writer(url: &SecretString, pool: &DatabaseConnection) -> Re
 const SQLITE_READER_CACHE_KIB: u32 = 2_000;
 /// SQLite page cache of the token writer's own connection.
 const SQLITE_WRITER_CACHE_KIB: u32 = 8_192;
+
 async fn open(url: &str, max_connections: u32, sqlite_cache_kib: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
