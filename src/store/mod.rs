@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod keys;
 pub mod one_time;
+pub mod signups;
 pub mod sites;
 pub mod social;
 pub mod token_writer;

@@ -245,18 +245,32 @@ async fn try_upsert_login(
             users::touch_last_login(&txn, user_id, now).await?;
             users::get(&txn, user_id).await?
         }
-        None => {
-            let new = users::NewUser {
-                username_hint: account.username_hint.as_deref(),
-                fallback_username: format!("{provider}_{}", account.uid),
-                email: account.email.as_deref(),
-                email_verified: account.email_verified,
-            };
-            users::insert_with_unique_username(&txn, new, now).await?
-        }
+        None => users::insert_with_unique_username(&txn, new_user_of(provider, account), now).await?,
     };
+    new_account_row(user.id, provider, account, now).insert(&txn).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// The user a first login of `account` creates.
+pub(super) fn new_user_of<'a>(provider: &str, account: &'a ProviderUser) -> users::NewUser<'a> {
+    users::NewUser {
+        username_hint: account.username_hint.as_deref(),
+        fallback_username: format!("{provider}_{}", account.uid),
+        email: account.email.as_deref(),
+        email_verified: account.email_verified,
+    }
+}
+
+/// The social-account row linking `account` to `user_id`, made at `now`.
+pub(super) fn new_account_row(
+    user_id: i32,
+    provider: &str,
+    account: &ProviderUser,
+    now: chrono::DateTime<Utc>,
+) -> social_account::ActiveModel {
     social_account::ActiveModel {
-        user_id: Set(user.id),
+        user_id: Set(user_id),
         provider: Set(provider.to_owned()),
         uid: Set(account.uid.clone()),
         extra_data: Set(account.extra_data.clone()),
@@ -264,10 +278,13 @@ async fn try_upsert_login(
         last_login: Set(now),
         ..Default::default()
     }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(user)
+}
+
+/// Whether a first login of `account` makes a new user: no local user owns its email, so it
+/// neither links nor collides (the writer's batched signups take only these). A failed read says
+/// no: the one-login path then reads again and reports it.
+pub async fn makes_new_user(db: &impl ConnectionTrait, account: &ProviderUser) -> bool {
+    matches!(link_target(db, account).await, Ok(None))
 }
 
 /// The existing user a new social account may join: only when both the provider and our own
@@ -358,22 +375,16 @@ pub async fn connect_account(
             Ok(())
         }
         None => {
-            let row = social_account::ActiveModel {
-                user_id: Set(user_id),
-                provider: Set(provider.to_owned()),
-                uid: Set(account.uid.clone()),
-                extra_data: Set(account.extra_data.clone()),
-                date_joined: Set(now),
-                last_login: Set(now),
-                ..Default::default()
-            };
-            row.insert(db).await.map_err(|e| {
-                if super::is_unique_violation(&e) {
-                    StoreError::Conflict("social account")
-                } else {
-                    e.into()
-                }
-            })?;
+            new_account_row(user_id, provider, account, now)
+                .insert(db)
+                .await
+                .map_err(|e| {
+                    if super::is_unique_violation(&e) {
+                        StoreError::Conflict("social account")
+                    } else {
+                        e.into()
+                    }
+                })?;
             Ok(())
         }
     }

@@ -4,12 +4,13 @@
 //! Here one task takes every write waiting at that moment and does them together: one multi-row
 //! INSERT for new sessions, one transaction for the rotations (one UPDATE … RETURNING where the
 //! database has it). Each caller gets its answer only once its write is committed, so nothing is
-//! acknowledged that is not stored.
+//! acknowledged that is not stored. First social logins come here too (`signups`): their user
+//! and account rows are written in one transaction per batch, before the batch's token writes.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::refresh_token;
+use entity::{refresh_token, user};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, RuntimeErr, TransactionTrait,
     sea_query::{CaseStatement, Expr},
@@ -18,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     StoreError,
+    signups::Signup,
     tokens::{NewRefresh, new_row},
 };
 
@@ -27,7 +29,7 @@ use super::{
 const MAX_BATCH: usize = 64;
 
 /// `items` cut into runs of 64, 32 … 1: a handful of distinct statement shapes.
-fn pow2_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+pub(super) fn pow2_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         if items.is_empty() {
             return None;
@@ -47,6 +49,11 @@ enum Job {
     },
     /// Spend a token and store its successor.
     Rotate(Rotation),
+    /// Create a first login's user and account; `None` leaves it to the one-login path.
+    Signup {
+        signup: Signup,
+        done: oneshot::Sender<Option<user::Model>>,
+    },
 }
 
 /// The queue in front of the writer task; cheap to clone. The task ends with the last clone.
@@ -88,6 +95,17 @@ impl TokenWriter {
         self.queue.send(job).map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
+
+    /// Creates the user and social account of a first login, batched with other first logins.
+    /// `None` when the batch could not take it (see `signups`): the caller then takes the
+    /// one-login path, so nothing of it was written.
+    pub async fn sign_up(&self, signup: Signup) -> Result<Option<user::Model>, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Signup { signup, done })
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())
+    }
 }
 
 /// The token a rotation issues; its family and user are the spent token's.
@@ -109,13 +127,22 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut inserts = Vec::new();
         let mut rotations = Vec::new();
+        let mut signups = Vec::new();
         for job in batch.drain(..) {
             match job {
                 Job::Insert { row, done } => inserts.push((row, done)),
                 Job::Rotate(rotation) => rotations.push(rotation),
+                Job::Signup { signup, done } => signups.push((signup, done)),
             }
         }
         let turn = super::write_turn(&db).await;
+        if !signups.is_empty() {
+            let (signups, waiters): (Vec<_>, Vec<_>) = signups.into_iter().unzip();
+            let created = sign_up_all(&db, &signups).await;
+            for (done, user) in waiters.into_iter().zip(created) {
+                let _ = done.send(user);
+            }
+        }
         if !inserts.is_empty() {
             let (rows, waiters): (Vec<_>, Vec<_>) = inserts.into_iter().unzip();
             let results = insert_all(&db, &rows).await;
@@ -139,6 +166,23 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver
             }
         }
         drop(turn);
+    }
+}
+
+/// The batch's signups in one transaction; all `None` when it failed and was rolled back.
+async fn sign_up_all(db: &DatabaseConnection, signups: &[Signup]) -> Vec<Option<user::Model>> {
+    let attempt = async {
+        let txn = db.begin().await?;
+        let created = super::signups::create_all(&txn, signups).await?;
+        txn.commit().await?;
+        Ok::<_, DbErr>(created)
+    };
+    match attempt.await {
+        Ok(created) => created,
+        Err(e) => {
+            tracing::debug!(error = %e, signups = signups.len(), "batched signups rolled back; each goes alone");
+            signups.iter().map(|_| None).collect()
+        }
     }
 }
 

@@ -64,19 +64,7 @@ pub async fn insert_with_unique_username(
 ) -> Result<user::Model, StoreError> {
     let mut inserted = None;
     for username in username_candidates(new.username_hint, &new.fallback_username) {
-        let row = user::ActiveModel {
-            username: Set(username),
-            email: Set(new.email.unwrap_or_default().to_owned()),
-            first_name: Set(String::new()),
-            last_name: Set(String::new()),
-            password: Set(unusable_password()),
-            is_active: Set(true),
-            is_staff: Set(false),
-            is_superuser: Set(false),
-            date_joined: Set(now),
-            last_login: Set(Some(now)),
-            ..Default::default()
-        };
+        let row = new_user_row(&new, username, now);
         // SQLite and PostgreSQL skip a taken name in the statement itself; MariaDB (no
         // RETURNING) tries each name in a savepoint, as a failed statement must not end the
         // caller's transaction.
@@ -108,17 +96,38 @@ pub async fn insert_with_unique_username(
         }
     }
     let user = inserted.ok_or(StoreError::Conflict("username"))?;
-    if let Some(email) = new.email {
-        let row = email_address::ActiveModel {
-            user_id: Set(user.id),
-            email: Set(email.to_lowercase()),
-            verified: Set(new.email_verified),
-            primary: Set(true),
-            ..Default::default()
-        };
+    if let Some(row) = new_email_row(&new, user.id) {
         row.insert(db).await?;
     }
     Ok(user)
+}
+
+/// The row of a new user named `username`, signed in at `now`, with an unusable password.
+pub(super) fn new_user_row(new: &NewUser<'_>, username: String, now: DateTime<Utc>) -> user::ActiveModel {
+    user::ActiveModel {
+        username: Set(username),
+        email: Set(new.email.unwrap_or_default().to_owned()),
+        first_name: Set(String::new()),
+        last_name: Set(String::new()),
+        password: Set(unusable_password()),
+        is_active: Set(true),
+        is_staff: Set(false),
+        is_superuser: Set(false),
+        date_joined: Set(now),
+        last_login: Set(Some(now)),
+        ..Default::default()
+    }
+}
+
+/// The primary email row of a new user, if it has an address.
+pub(super) fn new_email_row(new: &NewUser<'_>, user_id: i32) -> Option<email_address::ActiveModel> {
+    Some(email_address::ActiveModel {
+        user_id: Set(user_id),
+        email: Set(new.email?.to_lowercase()),
+        verified: Set(new.email_verified),
+        primary: Set(true),
+        ..Default::default()
+    })
 }
 
 /// Django marks accounts without a password with a `!` prefix; nothing verifies against it.
@@ -141,7 +150,7 @@ fn is_username_char(c: char) -> bool {
 }
 
 /// Username candidates for a new social user, made of the hint's allowed characters.
-fn username_candidates(hint: Option<&str>, fallback: &str) -> Vec<String> {
+pub(super) fn username_candidates(hint: Option<&str>, fallback: &str) -> Vec<String> {
     let base: String = hint
         .unwrap_or_default()
         .chars()

@@ -90,6 +90,11 @@ impl Tokens {
         }
     }
 
+    /// The group-commit writer, which also batches first social logins (`store::signups`).
+    pub fn writer(&self) -> &TokenWriter {
+        &self.writer
+    }
+
     pub fn keys(&self) -> &KeyRing {
         &self.keys
     }

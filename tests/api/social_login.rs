@@ -26,6 +26,7 @@ on_every_backend!(
     a_verified_kakao_email_links_to_the_local_user_with_that_verified_email,
     an_email_unverified_on_either_side_is_not_linked,
     fifty_concurrent_first_logins_create_exactly_one_user,
+    first_logins_at_once_with_one_nickname_each_get_their_own_user,
     a_disabled_user_gets_403,
     a_provider_configured_for_another_site_only_returns_404,
     the_site_is_chosen_by_the_host_header,
@@ -368,6 +369,56 @@ async fn fifty_concurrent_first_logins_create_exactly_one_user(backend: Backend)
     }
     assert_eq!(pks.len(), 1, "every answer names the same user");
     assert_eq!(count_rows(&app).await, (1, 1, 1));
+}
+
+async fn first_logins_at_once_with_one_nickname_each_get_their_own_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Forty new Kakao ids, all nicknamed 홍길동, every other one with its own verified email;
+    // id 0 logs in twice. They arrive together, so they are written in batches (the writer's
+    // signups): the names 홍길동, 홍길동2 … 홍길동4 go to four of them, the rest fall back.
+    for id in 0..40 {
+        let me = match id % 2 {
+            0 => full_user(id, &format!("user{id}@x.io"), true, true),
+            _ => minimal_user(id),
+        };
+        app.kakao.accepts_token(&format!("first-{id}"), me);
+    }
+    let tokens = (0..40).chain([0]).map(|id| format!("first-{id}"));
+    let logins = tokens.map(|token| {
+        let app = &app;
+        async move {
+            let response = app.post_kakao_login(&json!({"access_token": token})).await;
+            assert_eq!(response.status(), 200, "{token}");
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    });
+    let answers = futures::future::join_all(logins).await;
+
+    let pk_of = |answer: &serde_json::Value| answer["user"]["pk"].as_i64().unwrap();
+    assert_eq!(pk_of(&answers[0]), pk_of(&answers[40]), "id 0 twice is one user");
+    let usernames: std::collections::HashSet<_> = answers[..40]
+        .iter()
+        .map(|a| a["user"]["username"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(usernames.len(), 40, "{usernames:?}");
+    for name in ["홍길동", "홍길동2", "홍길동3", "홍길동4"] {
+        assert!(usernames.contains(name), "{name} in {usernames:?}");
+    }
+    assert_eq!(count_rows(&app).await, (40, 40, 20));
+    for answer in &answers {
+        let refreshed = app.refresh(answer["refresh"].as_str().unwrap()).await;
+        assert_eq!(refreshed.status(), 200);
+    }
+    let emails = email_address::Entity::find().all(&app.db).await.unwrap();
+    for row in emails {
+        let user = user::Entity::find_by_id(row.user_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.email.to_lowercase(), row.email, "each email row is its own user's");
+        assert!(row.verified && row.primary);
+    }
 }
 
 async fn a_disabled_user_gets_403(backend: Backend) {
