@@ -67,14 +67,21 @@ async fn login_user(state: &AppState, provider_id: &str, account: &ProviderUser)
         }
     }
     let user = match existing {
-        None => match batched_signup(state, provider_id, account).await? {
-            Some(user) => user,
-            None => {
-                // A batch may have just made this account (the same uid twice at once): read again.
-                let existing = store::social::find_account(&state.db, provider_id, &account.uid).await?;
-                store::social::upsert_login(&state.db, provider_id, account, existing).await?
+        None if batches_signup(state, account).await => {
+            let signup = store::signups::Signup {
+                provider: provider_id.to_owned(),
+                account: account.clone(),
+                now: chrono::Utc::now(),
+            };
+            match state.tokens.writer().sign_up(signup).await? {
+                Some(user) => user,
+                None => {
+                    // The batch may have just made this account (the same uid twice at once).
+                    let existing = store::social::find_account(&state.db, provider_id, &account.uid).await?;
+                    store::social::upsert_login(&state.db, provider_id, account, existing).await?
+                }
             }
-        },
+        }
         existing => store::social::upsert_login(&state.db, provider_id, account, existing).await?,
     };
     // The account row changed (extra_data, last_login) or was made: read it afresh next time.
@@ -83,24 +90,12 @@ async fn login_user(state: &AppState, provider_id: &str, account: &ProviderUser)
     Ok(user)
 }
 
-/// A first login made in the token writer's batches (`store::signups`), where the database
-/// returns inserted rows (SQLite, PostgreSQL) and the account makes a new user. `None`: it goes
-/// the one-login way (linking by email, conflicts, MariaDB), with nothing written yet.
-async fn batched_signup(
-    state: &AppState,
-    provider_id: &str,
-    account: &ProviderUser,
-) -> Result<Option<user::Model>, ApiError> {
+/// Whether a first login goes to the token writer's batches (`store::signups`): the database
+/// returns inserted rows (SQLite, PostgreSQL) and the account makes a new user. Otherwise it goes
+/// the one-login way (linking by email, MariaDB).
+async fn batches_signup(state: &AppState, account: &ProviderUser) -> bool {
     use sea_orm::ConnectionTrait;
-    if !state.db.support_returning() || !store::social::makes_new_user(&state.db, account).await {
-        return Ok(None);
-    }
-    let signup = store::signups::Signup {
-        provider: provider_id.to_owned(),
-        account: account.clone(),
-        now: chrono::Utc::now(),
-    };
-    Ok(state.tokens.writer().sign_up(signup).await?)
+    state.db.support_returning() && store::social::makes_new_user(&state.db, account).await
 }
 
 /// The provider account a credential proves, checked by the site's app for that provider.
