@@ -72,13 +72,8 @@ impl TokenWriter {
 
     /// Stores a new refresh-token row (a login's new family); returns once it is committed.
     pub async fn insert(&self, new: NewRefresh<'_>) -> Result<(), StoreError> {
-        let (done, answer) = oneshot::channel();
-        let job = Job::Insert {
-            row: new_row(&new),
-            done,
-        };
-        self.queue.send(job).map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
+        let row = new_row(&new);
+        self.ask(|done| Job::Insert { row, done }).await?
     }
 
     /// Marks `jti` spent by rotation to `successor` and stores the successor in the spent token's
@@ -86,24 +81,21 @@ impl TokenWriter {
     /// concurrent rotations of one token exactly one does; `None` for a token that is unknown,
     /// revoked or already spent.
     pub async fn rotate(&self, jti: &str, successor: Successor) -> Result<Option<refresh_token::Model>, StoreError> {
-        let (done, answer) = oneshot::channel();
-        let job = Job::Rotate(Rotation {
-            jti: jti.to_owned(),
-            successor,
-            done,
-        });
-        self.queue.send(job).map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
+        let jti = jti.to_owned();
+        self.ask(|done| Job::Rotate(Rotation { jti, successor, done })).await?
     }
 
     /// Creates the user and social account of a first login, batched with other first logins.
     /// `None` when the batch could not take it (see `signups`): the caller then takes the
     /// one-login path, so nothing of it was written.
     pub async fn sign_up(&self, signup: Signup) -> Result<Option<user::Model>, StoreError> {
+        self.ask(|done| Job::Signup { signup, done }).await
+    }
+
+    /// Queues the job `make` builds around its answer channel and waits for the answer.
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, StoreError> {
         let (done, answer) = oneshot::channel();
-        self.queue
-            .send(Job::Signup { signup, done })
-            .map_err(|_| writer_gone())?;
+        self.queue.send(make(done)).map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())
     }
 }
