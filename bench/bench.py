@@ -199,9 +199,26 @@ def report(results, out_md):
         verdict(backend, "RSS idle <= 30 MB", f"{s['rss_idle_kb'] / 1024:.1f} MB", s["rss_idle_kb"] <= 30 * 1024)
         verdict(backend, "RSS peak <= 100 MB", f"{s['hwm_kb'] / 1024:.1f} MB", s["hwm_kb"] <= 100 * 1024)
         verdict(backend, "start to /healthz <= 150 ms", f"{s['start_ms']:.0f} ms", s["start_ms"] <= 150)
+    # What the machine leaves for a login: `relay` makes the two provider calls and nothing else.
+    context = []
+    for c in conn_levels:
+        relay, mock = rps("-", "relay", c), rps("-", "mock-direct", c)
+        if relay is None:
+            continue
+        if mock is not None:
+            context.append(f"- @{c}: relay {fmt_rps(relay)} req/s = {relay / (mock / 2) * 100:.1f}% of mock-direct/2")
+        for backend in backends:
+            for scen in ("kakao-existing", "kakao-new"):
+                a = rps(backend, scen, c)
+                if a is not None:
+                    context.append(f"  - {backend} {scen}: {a / relay * 100:.1f}% of relay")
+    if context:
+        lines += ["", "## What the provider calls alone allow", "",
+                  "`relay` (bench/hello) answers the kakao-existing request by making its two provider calls "
+                  "and nothing else; no server on this stack and machine does a login faster.", ""] + context
     base_runs = [r for r in runs if r["backend"] == "-" and r["conns"] == 256]
     if base_runs:
-        lines += ["", "Baselines (`mock-direct`, `hello`) do not touch authbridge; their p99 at 256 is for "
+        lines += ["", "Baselines (`mock-direct`, `hello`, `relay`) do not touch authbridge; their p99 at 256 is for "
                   "comparison: " + ", ".join(f"{r['scenario']} {r['p99_ms']:.2f} ms" for r in base_runs) + "."]
     npass = sum(1 for v in verdicts if v)
     nfail = sum(1 for v in verdicts if v is False)

@@ -39,9 +39,13 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = store::connect(&settings.database_url, settings.database_max_connections)
-            .await
-            .context("connecting to the database (AUTHBRIDGE_DATABASE_URL)")?;
+        let db = store::connect(
+            &settings.database_url,
+            settings.database_max_connections,
+            store::Checkpoints::Background,
+        )
+        .await
+        .context("connecting to the database (AUTHBRIDGE_DATABASE_URL)")?;
         if settings.migrate_on_start {
             store::migrate(&db).await.context("running migrations")?;
         }
@@ -92,10 +96,12 @@ impl App {
         tracing::info!(port = self.port, "listening");
         let db = self.state.db.clone();
         let maintenance = tokio::spawn(maintain(self.state.clone()));
+        let checkpoints = tokio::spawn(store::checkpoint::run(db.clone()));
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(route(self.state), shutdown, Some(SHUTDOWN_GRACE))
             .await;
         maintenance.abort();
+        checkpoints.abort();
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }

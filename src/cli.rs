@@ -251,7 +251,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::ImportDjango(args) => import::run(args, &settings).await?,
         Command::Openapi => println!("{}", crate::api::spec::spec_json()),
         Command::Migrate => {
-            let db = store::connect(&settings.database_url, 1)
+            let db = store::connect(&settings.database_url, 1, store::Checkpoints::OnCommit)
                 .await
                 .context("connecting to the database")?;
             store::migrate(&db).await.context("running migrations")?;
@@ -453,7 +453,7 @@ async fn create_superuser(
 }
 
 async fn connect_migrated(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let db = store::connect(&settings.database_url, 2)
+    let db = store::connect(&settings.database_url, 2, store::Checkpoints::OnCommit)
         .await
         .context("connecting to the database")?;
     if settings.migrate_on_start {

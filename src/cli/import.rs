@@ -42,7 +42,7 @@ pub async fn run(args: ImportDjangoArgs, settings: &Settings) -> anyhow::Result<
     for (label, count) in &dump.skipped {
         eprintln!("skipped {count} records of {label}");
     }
-    let db = store::connect(&settings.database_url, 1)
+    let db = store::connect(&settings.database_url, 1, store::Checkpoints::OnCommit)
         .await
         .context("connecting to the database")?;
     if args.dry_run {

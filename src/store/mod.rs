@@ -2,6 +2,7 @@
 //! inside a transaction. Never imports `poem`.
 
 pub mod cache;
+pub mod checkpoint;
 pub mod keys;
 pub mod one_time;
 pub mod signups;
@@ -19,6 +20,8 @@ use sea_orm::{
     QueryFilter, QuerySelect, SqlErr, TryGetableMany,
 };
 use secrecy::{ExposeSecret, SecretString};
+
+pub use checkpoint::Checkpoints;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -93,9 +96,20 @@ pub async fn write_turn(db: &DatabaseConnection) -> Option<tokio::sync::MutexGua
     }
 }
 
-/// Opens the pool; SQLite gets WAL (readers never wait for the writer) and a busy timeout.
-pub async fn connect(url: &SecretString, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    open(url.expose_secret(), max_connections, SQLITE_READER_CACHE_KIB).await
+/// Opens the pool; SQLite gets WAL (readers never wait for the writer) and a busy timeout, and
+/// `checkpoints` says who copies its log back (the server runs `checkpoint::run` beside it).
+pub async fn connect(
+    url: &SecretString,
+    max_connections: u32,
+    checkpoints: Checkpoints,
+) -> Result<DatabaseConnection, DbErr> {
+    open(
+        url.expose_secret(),
+        max_connections,
+        SQLITE_READER_CACHE_KIB,
+        checkpoints,
+    )
+    .await
 }
 
 /// The connection the group-commit token writer uses. On SQLite it is its own single connection:
@@ -108,7 +122,7 @@ pub async fn connect_writer(url: &SecretString, pool: &DatabaseConnection) -> Re
     let url = url.expose_secret();
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     match pool.get_database_backend() {
-        DbBackend::Sqlite if !in_memory => open(url, 1, SQLITE_WRITER_CACHE_KIB).await,
+        DbBackend::Sqlite if !in_memory => open(url, 1, SQLITE_WRITER_CACHE_KIB, Checkpoints::Background).await,
         _ => Ok(pool.clone()),
     }
 }
@@ -118,7 +132,12 @@ const SQLITE_READER_CACHE_KIB: u32 = 2_000;
 /// SQLite page cache of the token writer's own connection.
 const SQLITE_WRITER_CACHE_KIB: u32 = 8_192;
 
-async fn open(url: &str, max_connections: u32, sqlite_cache_kib: u32) -> Result<DatabaseConnection, DbErr> {
+async fn open(
+    url: &str,
+    max_connections: u32,
+    sqlite_cache_kib: u32,
+    checkpoints: Checkpoints,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
@@ -137,6 +156,7 @@ async fn open(url: &str, max_connections: u32, sqlite_cache_kib: u32) -> Result<
                 // writes were ~7% of a refresh rotation.
                 .pragma("temp_store", "memory")
                 .pragma("cache_size", format!("-{sqlite_cache_kib}"))
+                .pragma("wal_autocheckpoint", checkpoints.autocheckpoint_pages())
         });
     }
     if url.starts_with("postgres") && tls_is_pointless(url) {

@@ -160,7 +160,9 @@ fn createsuperuser_token_create_keys_rotate_and_flush_work_from_the_command_line
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-        let conn = authbridge::store::connect(&db.clone().into(), 1).await.unwrap();
+        let conn = authbridge::store::connect(&db.clone().into(), 1, authbridge::store::Checkpoints::OnCommit)
+            .await
+            .unwrap();
         let tokens = entity::auth_token::Entity::find().count(&conn).await.unwrap();
         assert_eq!(tokens, 1, "-r replaced the first key");
         let active = entity::signing_key::Entity::find()

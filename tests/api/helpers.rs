@@ -202,7 +202,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped(std::future::pending()).await;
     });
-    let db = store::connect(&settings.database_url, 2)
+    let db = store::connect(&settings.database_url, 2, store::Checkpoints::OnCommit)
         .await
         .expect("test connection");
     let test_app = TestApp {

@@ -354,7 +354,9 @@ async fn a_dry_run_on_an_unmigrated_database_asks_for_migrate_and_creates_nothin
         !out.status.success() && stderr.contains("authbridge migrate"),
         "{stderr}"
     );
-    let db = authbridge::store::connect(&url.into(), 1).await.unwrap();
+    let db = authbridge::store::connect(&url.into(), 1, authbridge::store::Checkpoints::OnCommit)
+        .await
+        .unwrap();
     let tables = db
         .query_one_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Sqlite,
