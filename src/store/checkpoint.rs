@@ -53,7 +53,7 @@ pub async fn run(db: DatabaseConnection) {
     loop {
         ticks.tick().await;
         match checkpoint(&db, RESTART_AT_PAGES).await {
-            // Once per failing spell, not ten times a second.
+            // Once per failing spell, not every round.
             Err(e) if !failing => {
                 tracing::warn!(error = %e, "SQLite checkpoint failed; retrying every {INTERVAL:?}");
                 failing = true;
@@ -81,7 +81,7 @@ async fn checkpoint(db: &DatabaseConnection, restart_at_pages: i64) -> Result<()
         drop(turn);
         tracing::debug!(
             log_pages,
-            copy_ms = (held - started).as_secs_f64() * 1e3,
+            until_turn_ms = (held - started).as_secs_f64() * 1e3,
             writers_held_ms = held.elapsed().as_secs_f64() * 1e3,
             "SQLite log copied back; it restarts with the next write"
         );
