@@ -8,7 +8,7 @@
 //! done", so its caller takes the one-login path (`social::upsert_login`), which knows how to
 //! retry a conflict and how to report the rest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, hash_map::Entry};
 
 use chrono::{DateTime, Utc};
 use entity::{social_account, user};
@@ -51,9 +51,9 @@ pub async fn create_all(txn: &DatabaseTransaction, signups: &[Signup]) -> Result
             let Some(name) = candidates[i].next() else {
                 return false;
             };
-            if !proposed.contains_key(&name) {
-                rows.push(users::new_user_row(&news[i], name.clone(), signups[i].now));
-                proposed.insert(name, i);
+            if let Entry::Vacant(slot) = proposed.entry(name) {
+                rows.push(users::new_user_row(&news[i], slot.key().clone(), signups[i].now));
+                slot.insert(i);
             }
             true
         });
