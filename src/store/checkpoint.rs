@@ -42,9 +42,10 @@ const INTERVAL: Duration = Duration::from_millis(50);
 /// every 64 MiB of log (4 KiB pages), ~1-2 s of the heaviest benchmark load.
 const RESTART_AT_PAGES: i64 = 16_384;
 
-/// Runs until aborted; on SQLite only (there is nothing to do elsewhere).
+/// Runs until aborted; only on a SQLite database with a log (not on other backends, nor on an
+/// in-memory database, which has none: a round there would be a query every 50 ms for nothing).
 pub async fn run(db: DatabaseConnection) {
-    if db.get_database_backend() != DbBackend::Sqlite {
+    if db.get_database_backend() != DbBackend::Sqlite || passive(&db).await.is_ok_and(|pages| pages < 0) {
         return;
     }
     let mut ticks = tokio::time::interval(INTERVAL);
@@ -153,6 +154,16 @@ mod tests {
             .try_get_by_index::<i64>(0)
             .unwrap();
         assert_eq!(rows, 1_501);
+    }
+
+    #[tokio::test]
+    async fn on_an_in_memory_database_the_task_ends_at_once() {
+        let db = super::super::connect(&"sqlite::memory:".to_owned().into(), 1, Checkpoints::Background)
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), run(db))
+            .await
+            .expect("no log, so no rounds");
     }
 
     #[tokio::test]
