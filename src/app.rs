@@ -110,13 +110,14 @@ impl App {
     }
 }
 
-/// Background upkeep: re-read signing keys every minute (another instance or the CLI may have
-/// rotated them), forget full rate-limit buckets every minute, and purge expired refresh-token
-/// rows every `maintenance_interval`.
+/// Background upkeep: re-read signing keys every `key_reload_interval` (another instance or the
+/// CLI may have rotated or revoked them), forget full rate-limit buckets every minute, and purge
+/// expired refresh-token rows every `maintenance_interval`.
 async fn maintain(state: AppState) {
     // First ticks one period from now: at start-up the keys were just loaded.
     let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    let mut keys = every(Duration::from_secs(60));
+    let mut keys = every(state.settings.key_reload_interval);
+    let mut limits = every(Duration::from_secs(60));
     let mut purge = every(state.settings.maintenance_interval);
     loop {
         tokio::select! {
@@ -124,8 +125,8 @@ async fn maintain(state: AppState) {
                 if let Err(e) = state.tokens.keys().reload().await {
                     tracing::warn!(error = %e, "reloading signing keys");
                 }
-                state.limits.retain_recent();
             }
+            _ = limits.tick() => state.limits.retain_recent(),
             _ = purge.tick() => match state.tokens.purge_expired().await {
                 Ok(purged) if purged > 0 => tracing::info!(purged, "expired refresh tokens purged"),
                 Ok(_) => {}

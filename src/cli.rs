@@ -2,6 +2,7 @@
 //! management commands that replace the Django admin steps, `import-django` and `emulate kakao`.
 
 mod import;
+mod keys;
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
@@ -186,6 +187,12 @@ pub enum UserCommand {
 pub enum KeysCommand {
     /// Add a new signing key; old keys keep verifying until their tokens expire.
     Rotate,
+    /// Revoke a key that leaked: it stops verifying on every instance within the key-reload
+    /// interval, and every token it signed dies (a signing key is replaced first).
+    Revoke { kid: String },
+    /// Every key with its state: signing, retired (verifying until its tokens expire), expired
+    /// or revoked.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -330,7 +337,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     let user = store::users::find_by_login(&db, &username)
                         .await?
                         .with_context(|| format!("no user {username:?}"))?;
-                    println!("{}", tokens.create_opaque(user.id, regenerate).await?);
+                    println!("{}", tokens.create_opaque(&user, regenerate).await?);
                 }
                 TokenCommand::FlushExpired => {
                     println!("{} expired refresh tokens deleted", tokens.purge_expired().await?)
@@ -372,15 +379,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
             );
         }
-        Command::Keys(KeysCommand::Rotate) => {
-            let db = connect_migrated(&settings).await?;
-            anyhow::ensure!(
-                settings.jwt_algorithm == crate::config::JwtAlgorithm::EdDSA,
-                "keys rotate applies to EdDSA keys; with HS256 change AUTHBRIDGE_SIGNING_KEY instead"
-            );
-            let kid = crate::tokens::rotate_signing_key(&db).await?;
-            println!("new signing key {kid}; running instances switch to it within a minute");
-        }
+        Command::Keys(command) => keys::run(command, &settings).await?,
     }
     Ok(())
 }

@@ -64,6 +64,14 @@ pub struct Settings {
     /// replay revokes its whole family.
     #[serde(with = "humantime_serde")]
     pub refresh_reuse_grace: Duration,
+    /// How recent a sign-in must be (`auth_time`) to delete the account, set a first password or
+    /// connect or disconnect a provider account without the current password (`10m`).
+    #[serde(with = "humantime_serde")]
+    pub reauthentication_window: Duration,
+    /// How often each instance re-reads the signing keys (`1m`): a key rotated or revoked
+    /// elsewhere takes effect here within this time.
+    #[serde(with = "humantime_serde")]
+    pub key_reload_interval: Duration,
     /// How often expired refresh-token rows are purged (signing keys are re-read every minute).
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
@@ -289,6 +297,8 @@ impl Default for Settings {
             refresh_token_lifetime: Duration::from_secs(24 * 3600),
             rotate_refresh_tokens: true,
             refresh_reuse_grace: Duration::from_secs(10),
+            reauthentication_window: Duration::from_secs(10 * 60),
+            key_reload_interval: Duration::from_secs(60),
             maintenance_interval: Duration::from_secs(3600),
             cache_ttl: Duration::from_secs(1),
             jwt_issuer: None,

@@ -256,6 +256,8 @@ impl From<TokenError> for ApiError {
         match e {
             TokenError::Invalid | TokenError::Expired | TokenError::WrongType => ApiError::token_not_valid(),
             TokenError::Revoked => ApiError::unauthorized(code::TOKEN_NOT_VALID, "Token is blacklisted"),
+            TokenError::UserGone => ApiError::unauthorized(code::TOKEN_NOT_VALID, "User not found"),
+            TokenError::UserInactive => ApiError::unauthorized(code::USER_INACTIVE, "User is inactive"),
             TokenError::Store(e) => e.into(),
             TokenError::Signing(_) => ApiError::internal(&e),
         }

@@ -40,7 +40,7 @@ pub async fn social_login(
     if !user.is_active {
         return Err(ApiError::forbidden(code::USER_INACTIVE, "User account is disabled."));
     }
-    let pair = state.tokens.start_session(user.id).await?;
+    let pair = state.tokens.start_session(&user).await?;
     tracing::info!("social login");
     Ok((user, pair))
 }

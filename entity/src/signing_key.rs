@@ -19,6 +19,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Set when a newer key took over signing; the key stays published until tokens expire.
     pub retired_at: Option<DateTimeUtc>,
+    /// Set by `authbridge keys revoke`: the key neither signs nor verifies any more.
+    pub revoked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,9 @@ pub struct Model {
     pub is_superuser: bool,
     pub date_joined: DateTimeUtc,
     pub last_login: Option<DateTimeUtc>,
+    /// The user's revocation point: every token issued at or before this second is dead
+    /// (logout everywhere, password change or reset, disabling, provider unlink).
+    pub tokens_valid_after: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,20 +2,17 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
-use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{ApiTags, Body, CurrentUser, MaybeBody, Presented, UserResponse, body::not_null, social::rfc3339};
+use super::{ApiTags, Body, CurrentUser, MaybeBody, UserResponse, body::not_null, social::rfc3339};
 use crate::{
     error::{ApiError, code},
+    ratelimit::ClientIp,
     state::AppState,
     store,
 };
 
 pub struct AccountsApi;
-
-/// A sign-in fresher than this may delete a password-less account.
-const FRESH_LOGIN_SECS: i64 = 10 * 60;
 
 #[derive(ApiResponse)]
 pub enum GetUserResponse {
@@ -40,7 +37,7 @@ pub struct UpdateUserRequest {
 
 #[derive(Object, Deserialize)]
 pub struct DeleteAccountRequest {
-    /// The current password; required when the account has one.
+    /// The current password; without it, a sign-in within the last 10 minutes is needed.
     #[serde(default, deserialize_with = "not_null")]
     pub password: Option<String>,
 }
@@ -144,36 +141,6 @@ async fn update_user(
     Ok(GetUserResponse::Ok(Json(updated.into())))
 }
 
-/// The caller proves it is them now: the password when there is one, else a fresh sign-in.
-async fn check_reauthentication(
-    state: &AppState,
-    caller: &CurrentUser,
-    password: Option<String>,
-) -> Result<(), ApiError> {
-    let user = caller.fresh(state).await?;
-    let has_password = !user.password.starts_with('!');
-    if has_password {
-        let password = password.ok_or_else(|| ApiError::field(code::INVALID, "password", "This field is required."))?;
-        if !crate::password::verify(Some(&user.password), &SecretString::from(password)).await {
-            return Err(ApiError::field(
-                code::INVALID_CREDENTIALS,
-                "password",
-                "Invalid password.",
-            ));
-        }
-        return Ok(());
-    }
-    let fresh =
-        matches!(&caller.credential, Presented::Jwt(claims) if Utc::now().timestamp() - claims.iat <= FRESH_LOGIN_SECS);
-    if !fresh {
-        return Err(ApiError::forbidden(
-            code::REAUTHENTICATION_REQUIRED,
-            "Sign in again (within 10 minutes) with a JWT before deleting the account.",
-        ));
-    }
-    Ok(())
-}
-
 #[OpenApi(tag = "ApiTags::Accounts")]
 impl AccountsApi {
     /// The signed-in user
@@ -216,7 +183,8 @@ impl AccountsApi {
 
     /// Delete the signed-in user's account
     ///
-    /// Needs the password, or for an account without one a sign-in less than 10 minutes old.
+    /// Needs the current password, or a sign-in (`auth_time`) within the reauthentication window
+    /// (10 minutes by default); else 403 `reauthentication_required`.
     /// Every linked Kakao account is first unlinked at Kakao with the app's admin key; if Kakao
     /// cannot be reached the request fails with 502 and nothing is deleted (retry later). Then the
     /// user, its social accounts, email addresses and tokens are deleted.
@@ -225,9 +193,10 @@ impl AccountsApi {
         &self,
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
+        client: ClientIp,
         body: MaybeBody<DeleteAccountRequest>,
     ) -> Result<DeleteAccountResponse, ApiError> {
-        check_reauthentication(&state, &caller, body.0.and_then(|b| b.password)).await?;
+        caller.step_up(&state, &client, body.0.and_then(|b| b.password)).await?;
         crate::accounts::delete_user(&state.db, &state.providers, caller.user.id).await?;
         state.cached.forget_user(caller.user.id);
         tracing::info!(user_id = caller.user.id, "account deleted");

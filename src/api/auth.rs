@@ -13,7 +13,7 @@ use crate::{
     error::{ApiError, code},
     state::AppState,
     store,
-    tokens::{Claims, TokenType},
+    tokens::{Claims, TokenError, TokenType},
 };
 
 /// The authenticated caller.
@@ -108,29 +108,33 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
             (None, Some(token)) => Raw::Jwt(token),
             (None, None) => return Err(not_provided().into()),
         };
-        let (user_id, credential) = match raw {
-            Raw::Jwt(token) => {
-                let claims = state
-                    .tokens
-                    .verify(token, TokenType::Access)
-                    .await
-                    .map_err(ApiError::from)?;
-                (claims.user_id, Presented::Jwt(claims))
-            }
-            Raw::Opaque(key) => {
-                let user_id = state
-                    .tokens
-                    .authenticate_opaque(key)
-                    .await
-                    .map_err(|_| ApiError::unauthorized(code::AUTHENTICATION_FAILED, "Invalid token."))?;
-                (user_id, Presented::Opaque(key.to_owned()))
-            }
-        };
-        let user = state.cached.user(user_id).await.map_err(gone_is_unauthorized)?;
-        if !user.is_active {
-            return Err(ApiError::unauthorized(code::USER_INACTIVE, "User is inactive").into());
+        Ok(authenticate_raw(state, raw).await?)
+    }
+}
+
+/// Checks a credential read from a request: signature, expiry and type of a JWT, or an opaque
+/// key's hash; then that its user exists, is active and has not revoked it since.
+pub async fn authenticate_raw(state: &AppState, raw: Raw<'_>) -> Result<CurrentUser, ApiError> {
+    match raw {
+        Raw::Jwt(token) => {
+            let claims = state.tokens.verify(token, TokenType::Access).await?;
+            let user = state.tokens.holder_of(&claims).await?;
+            Ok(CurrentUser {
+                user,
+                credential: Presented::Jwt(claims),
+            })
         }
-        Ok(Self { user, credential })
+        Raw::Opaque(key) => {
+            let user = state.tokens.authenticate_opaque(key).await.map_err(|e| match e {
+                // A database fault is not a bad key: clients would throw their key away.
+                e @ (TokenError::Store(_) | TokenError::UserInactive) => ApiError::from(e),
+                _ => ApiError::unauthorized(code::AUTHENTICATION_FAILED, "Invalid token."),
+            })?;
+            Ok(CurrentUser {
+                user,
+                credential: Presented::Opaque(key.to_owned()),
+            })
+        }
     }
 }
 

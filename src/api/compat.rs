@@ -112,13 +112,8 @@ fn drf_jwt_error(e: TokenError) -> ApiError {
     }
 }
 
-/// A djangorestframework-jwt token: an access JWT carrying `orig_iat`, the start of its refresh
-/// window (now for a new login).
-fn drf_jwt_token(state: &AppState, user_id: i32, orig_iat: Option<i64>) -> Result<TokenReply, ApiError> {
-    let mut claims = state.tokens.access_claims(user_id);
-    claims.orig_iat = Some(orig_iat.unwrap_or(claims.iat));
-    let (token, _) = state.tokens.issue_access_with(claims)?;
-    Ok(TokenReply::Ok(Json(TokenBody { token })))
+fn token_reply(token: String) -> TokenReply {
+    TokenReply::Ok(Json(TokenBody { token }))
 }
 
 async fn password_login(
@@ -151,7 +146,7 @@ impl CompatApi {
                     "No active account found with the given credentials",
                 )
             })?;
-        let pair = state.tokens.start_session(user.id).await?;
+        let pair = state.tokens.start_session(&user).await?;
         Ok(PairResponse::Ok(Json(TokenPair {
             access: pair.access,
             refresh: pair.refresh,
@@ -216,7 +211,7 @@ impl CompatApi {
         let user = password_login(&state, client, body.into_inner())
             .await?
             .ok_or_else(unable_to_log_in)?;
-        drf_jwt_token(&state, user.id, None)
+        Ok(token_reply(state.tokens.issue_drf_jwt(&user).await?))
     }
 
     /// Refresh a token (djangorestframework-jwt)
@@ -234,6 +229,10 @@ impl CompatApi {
             .verify(&body.into_inner().token, TokenType::Access)
             .await
             .map_err(drf_jwt_error)?;
+        // Revoked as every token is: the user's revocation point, a disabled user, and the
+        // session ended by logout or reuse detection.
+        state.tokens.ensure_usable(&old).await.map_err(drf_jwt_error)?;
+        state.tokens.ensure_session_live(&old).await.map_err(drf_jwt_error)?;
         let orig_iat = old.orig_iat.unwrap_or(old.iat);
         if Utc::now().timestamp() > orig_iat.saturating_add(state.tokens.refresh_lifetime_secs()) {
             return Err(ApiError::field(
@@ -242,7 +241,7 @@ impl CompatApi {
                 "Refresh has expired.",
             ));
         }
-        drf_jwt_token(&state, old.user_id, Some(orig_iat))
+        Ok(token_reply(state.tokens.renew_drf_jwt(&old)?))
     }
 
     /// Verify a token (djangorestframework-jwt)
@@ -255,12 +254,13 @@ impl CompatApi {
         body: Body<TokenBody>,
     ) -> Result<TokenReply, ApiError> {
         let token = body.into_inner().token;
-        state
+        let claims = state
             .tokens
             .verify(&token, TokenType::Access)
             .await
             .map_err(drf_jwt_error)?;
-        Ok(TokenReply::Ok(Json(TokenBody { token })))
+        state.tokens.ensure_usable(&claims).await.map_err(drf_jwt_error)?;
+        Ok(token_reply(token))
     }
 
     /// Obtain an opaque token (DRF)
@@ -278,8 +278,7 @@ impl CompatApi {
         let user = password_login(&state, client, body.into_inner())
             .await?
             .ok_or_else(unable_to_log_in)?;
-        let token = state.tokens.create_opaque(user.id, false).await?;
-        Ok(TokenReply::Ok(Json(TokenBody { token })))
+        Ok(token_reply(state.tokens.create_opaque(&user, false).await?))
     }
 }
 

@@ -137,7 +137,7 @@ impl LocalAccountsApi {
                 ));
             }
         }
-        let pair = state.tokens.start_session(user.id).await?;
+        let pair = state.tokens.start_session(&user).await?;
         Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
             req, &state, pair, user,
         ))))

@@ -12,6 +12,7 @@ pub mod password;
 pub mod social;
 pub mod social_accounts;
 pub mod spec;
+pub mod step_up;
 pub mod tokens;
 
 use poem::Request;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{
     ApiTags, Body, CurrentUser,
+    step_up::password_matches,
     tokens::{DetailReply, detail},
 };
 use crate::{
@@ -21,7 +22,8 @@ pub struct PasswordApi;
 #[derive(Object, Deserialize)]
 #[oai(example)]
 pub struct PasswordChangeRequest {
-    /// Required when the account has a password.
+    /// Required when the account has a password. Without one, a sign-in within the last 10
+    /// minutes is needed to set a first password.
     pub old_password: Option<String>,
     pub new_password1: String,
     pub new_password2: String,
@@ -48,7 +50,10 @@ pub struct PasswordResetConfirmRequest {
 impl PasswordApi {
     /// Change the password
     ///
-    /// dj-rest-auth `PasswordChangeView` with `OLD_PASSWORD_FIELD_ENABLED`.
+    /// dj-rest-auth `PasswordChangeView` with `OLD_PASSWORD_FIELD_ENABLED`. The old password is
+    /// limited like a login. An account without a password (social sign-in only) may set a first
+    /// one only within 10 minutes of signing in; else 403 `reauthentication_required`. Every
+    /// token of the user is revoked.
     #[oai(
         path = "/rest-auth/password/change/",
         method = "post",
@@ -58,19 +63,26 @@ impl PasswordApi {
         &self,
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
+        client: ClientIp,
         body: Body<PasswordChangeRequest>,
     ) -> Result<DetailReply, ApiError> {
         let body = body.into_inner();
         let user = caller.fresh(&state).await?;
         if !user.password.starts_with('!') {
             let old = body.old_password.unwrap_or_default();
-            if !crate::password::verify(Some(&user.password), &SecretString::from(old)).await {
+            if !password_matches(&state, &client, &user, old).await? {
                 return Err(ApiError::field(
                     code::INVALID,
                     "old_password",
                     "Your old password was entered incorrectly. Please enter it again.",
                 ));
             }
+        } else if !caller.signed_in_recently(&state) {
+            // A first password is a new way to sign in: a stolen access token must not set one.
+            return Err(ApiError::forbidden(
+                code::REAUTHENTICATION_REQUIRED,
+                "Sign in again, then set a password within a few minutes.",
+            ));
         }
         accounts::check_new_password(
             &body.new_password1,

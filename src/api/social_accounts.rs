@@ -11,13 +11,15 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{
-    ApiTags, Body, CurrentUser, current_site_id,
-    social::{SocialLoginRequest, TokenPairResponse, rfc3339},
+    ApiTags, Body, CurrentUser, MaybeBody, current_site_id,
+    social::{TokenPairResponse, rfc3339},
+    step_up::{ConnectRequest, CurrentPasswordRequest},
     tokens::{EmptyReply, EmptyResponse},
 };
 use crate::{
     error::{ApiError, code},
     login::{self, Credential},
+    ratelimit::ClientIp,
     state::AppState,
     store::{self, StoreError},
 };
@@ -95,8 +97,9 @@ async fn handle_unlink(state: &AppState, req: &Request, note: UnlinkNotification
 impl SocialAccountsApi {
     /// Link a provider account to the signed-in user
     ///
-    /// dj-rest-auth `SocialConnectView`: the same credentials as login. Linked to another user
-    /// already → 409 `social_account_taken`.
+    /// dj-rest-auth `SocialConnectView`: the same credentials as login. A new way to sign in,
+    /// so it needs the current `password` or a sign-in within the last 10 minutes (else 403
+    /// `reauthentication_required`). Linked to another user already → 409 `social_account_taken`.
     #[oai(
         path = "/accounts/rest-auth/:provider/connect/",
         method = "post",
@@ -107,11 +110,14 @@ impl SocialAccountsApi {
         state: poem::web::Data<&AppState>,
         req: &Request,
         caller: CurrentUser,
+        client: ClientIp,
         /// Provider id: `kakao`.
         provider: Path<String>,
-        body: Body<SocialLoginRequest>,
+        body: Body<ConnectRequest>,
     ) -> Result<ConnectResponse, ApiError> {
-        let credential = Credential::try_from(body.into_inner())?;
+        let body = body.into_inner();
+        caller.step_up(&state, &client, body.password).await?;
+        let credential = Credential::try_from(body.credential)?;
         let site_id = current_site_id(&state, req).await?;
         let account = login::verify_credential(&state, site_id, &provider, credential).await?;
         match store::social::connect_account(&state.db, caller.user.id, &provider, &account).await {
@@ -123,7 +129,7 @@ impl SocialAccountsApi {
             }
             other => other?,
         }
-        let pair = state.tokens.start_session(caller.user.id).await?;
+        let pair = state.tokens.start_session(&caller.user).await?;
         Ok(ConnectResponse::Ok(Json(TokenPairResponse::new(pair, caller.user))))
     }
 
@@ -157,8 +163,10 @@ impl SocialAccountsApi {
 
     /// Unlink one of the signed-in user's provider accounts
     ///
-    /// dj-rest-auth `SocialAccountDisconnectView`. Refused (400 `last_login_method`) when it is
-    /// the user's only way to sign in: no usable password and no other provider account.
+    /// dj-rest-auth `SocialAccountDisconnectView`. Needs the current `password` or a sign-in
+    /// within the last 10 minutes (else 403 `reauthentication_required`). Refused (400
+    /// `last_login_method`) when it is the user's only way to sign in: no usable password and no
+    /// other provider account.
     #[oai(
         path = "/rest-auth/socialaccounts/:id/disconnect/",
         method = "post",
@@ -168,8 +176,11 @@ impl SocialAccountsApi {
         &self,
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
+        client: ClientIp,
         id: Path<i32>,
+        body: MaybeBody<CurrentPasswordRequest>,
     ) -> Result<EmptyReply, ApiError> {
+        caller.step_up(&state, &client, body.0.and_then(|b| b.password)).await?;
         let accounts = store::social::list_accounts(&state.db, caller.user.id).await?;
         if !accounts.iter().any(|a| a.id == *id) {
             return Err(ApiError::not_found(code::NOT_FOUND, "No such social account of yours."));

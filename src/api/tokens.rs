@@ -133,16 +133,16 @@ pub enum LogoutResponse {
     Ok(Json<DetailResponse>),
 }
 
-/// simplejwt's verify: a valid signature and type, and for a refresh token not blacklisted.
+/// simplejwt's verify: a valid signature and type, and not revoked (the user's revocation point,
+/// disabled users; for a refresh token also a blacklisted token or session).
 pub(super) async fn verify_any(state: &AppState, token: &str) -> Result<(), ApiError> {
     match state.tokens.verify(token, TokenType::Access).await {
         Err(TokenError::WrongType) => {
             let claims = state.tokens.verify(token, TokenType::Refresh).await?;
             state.tokens.ensure_live(&claims).await?;
         }
-        other => {
-            other?;
-        }
+        Ok(claims) => state.tokens.ensure_usable(&claims).await?,
+        Err(e) => return Err(e.into()),
     }
     Ok(())
 }

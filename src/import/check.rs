@@ -83,6 +83,7 @@ mod tests {
                 is_superuser: false,
                 date_joined: Utc::now(),
                 last_login: None,
+                tokens_valid_after: None,
             },
         }
     }

@@ -156,6 +156,7 @@ pub(crate) fn user<'a>(get: impl Fn(&'static str) -> Raw<'a>) -> Field<user::Mod
         is_superuser: boolean(get("is_superuser"), "is_superuser", Some(false))?,
         date_joined: timestamp(get("date_joined"), "date_joined")?,
         last_login: optional_timestamp(get("last_login"), "last_login")?,
+        tokens_valid_after: None,
     })
 }
 

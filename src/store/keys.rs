@@ -6,7 +6,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityT
 
 use super::StoreError;
 
-/// Keys that still verify tokens: active ones, and retired ones retired after `retired_after`.
+/// Keys that still verify tokens: active ones, and retired ones retired after `retired_after`;
+/// never revoked ones.
 pub async fn list_usable(
     db: &impl ConnectionTrait,
     retired_after: DateTime<Utc>,
@@ -17,6 +18,7 @@ pub async fn list_usable(
                 .add(signing_key::Column::RetiredAt.is_null())
                 .add(signing_key::Column::RetiredAt.gt(retired_after)),
         )
+        .filter(signing_key::Column::RevokedAt.is_null())
         .order_by_asc(signing_key::Column::Id)
         .all(db)
         .await?)
@@ -37,6 +39,7 @@ pub async fn insert(db: &impl ConnectionTrait, key: NewSigningKey) -> Result<sig
         public_key: Set(key.public_key),
         created_at: Set(Utc::now()),
         retired_at: Set(None),
+        revoked_at: Set(None),
         ..Default::default()
     }
     .insert(db)
@@ -52,4 +55,36 @@ pub async fn retire_all_but(db: &impl ConnectionTrait, kid: &str, now: DateTime<
         .exec(db)
         .await?
         .rows_affected)
+}
+
+/// Every key, oldest first (`authbridge keys list`).
+pub async fn list_all(db: &impl ConnectionTrait) -> Result<Vec<signing_key::Model>, StoreError> {
+    Ok(signing_key::Entity::find()
+        .order_by_asc(signing_key::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn find(db: &impl ConnectionTrait, kid: &str) -> Result<Option<signing_key::Model>, StoreError> {
+    Ok(signing_key::Entity::find()
+        .filter(signing_key::Column::Kid.eq(kid))
+        .one(db)
+        .await?)
+}
+
+/// Revokes `kid` (retiring it too, if it was signing); revoking twice is fine.
+pub async fn revoke(db: &impl ConnectionTrait, kid: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    signing_key::Entity::update_many()
+        .col_expr(signing_key::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
+        .filter(signing_key::Column::Kid.eq(kid))
+        .filter(signing_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    signing_key::Entity::update_many()
+        .col_expr(signing_key::Column::RetiredAt, sea_orm::sea_query::Expr::value(now))
+        .filter(signing_key::Column::Kid.eq(kid))
+        .filter(signing_key::Column::RetiredAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -232,6 +232,7 @@ async fn rotate_all(
                 .filter(refresh_token::Column::Jti.is_in(chunk.iter().map(|&i| rotations[i].jti.as_str())))
                 .filter(refresh_token::Column::RotatedAt.is_null())
                 .filter(refresh_token::Column::RevokedAt.is_null())
+                .filter(super::tokens::session_not_revoked())
                 .exec_with_returning(&txn)
                 .await?;
             for row in claimed {

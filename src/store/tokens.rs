@@ -1,9 +1,10 @@
 //! Refresh-token rows (rotation, families, blacklist) and hashed opaque tokens.
 
 use chrono::{DateTime, Utc};
-use entity::{auth_token, refresh_token};
+use entity::{auth_token, refresh_token, revoked_session, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    sea_query::{Expr, Query, SimpleExpr},
 };
 
 use super::{StoreError, is_unique_violation};
@@ -58,6 +59,17 @@ pub async fn find_refresh(db: &impl ConnectionTrait, jti: &str) -> Result<Option
     .await?)
 }
 
+/// True for a refresh row whose session was not revoked: a claim carries it, so a rotation that
+/// raced a revocation and stored a successor cannot have that successor claimed later.
+pub(crate) fn session_not_revoked() -> SimpleExpr {
+    refresh_token::Column::Family.not_in_subquery(
+        Query::select()
+            .column(revoked_session::Column::Sid)
+            .from(revoked_session::Entity)
+            .to_owned(),
+    )
+}
+
 /// Marks `jti` as spent by rotation to `successor`, only if it is still live. True when this call
 /// won: of concurrent refreshes of one token exactly one gets `true`.
 pub async fn claim_rotation(
@@ -72,6 +84,7 @@ pub async fn claim_rotation(
         .filter(refresh_token::Column::Jti.eq(jti))
         .filter(refresh_token::Column::RotatedAt.is_null())
         .filter(refresh_token::Column::RevokedAt.is_null())
+        .filter(session_not_revoked())
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -100,16 +113,67 @@ pub async fn revoke_family(db: &impl ConnectionTrait, family: &str, now: DateTim
     )
 }
 
-/// Blacklists every refresh token of the user and deletes their opaque tokens.
+/// Moves the user's revocation point to `now` (every token issued up to this second dies), then
+/// blacklists the refresh rows and deletes the opaque keys. The point alone is what makes it
+/// hold: a successor a concurrent rotation stores after the sweep was issued before the point.
 pub async fn revoke_user(db: &impl ConnectionTrait, user_id: i32, now: DateTime<Utc>) -> Result<(), StoreError> {
+    user::Entity::update_many()
+        .col_expr(user::Column::TokensValidAfter, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
     revoke(Condition::all().add(refresh_token::Column::UserId.eq(user_id)), now)
         .exec(db)
         .await?;
     delete_user_auth_tokens(db, user_id).await
 }
 
+/// Ends the session `sid` (one login's refresh family): a row in `revoked_sessions`, which every
+/// later use of its tokens reads, then its refresh rows blacklisted. Revoking twice is fine.
+pub async fn revoke_session(
+    db: &impl ConnectionTrait,
+    sid: &str,
+    user_id: i32,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let row = revoked_session::ActiveModel {
+        sid: Set(sid.to_owned()),
+        user_id: Set(user_id),
+        revoked_at: Set(now),
+        expires_at: Set(expires_at),
+    };
+    // "Update sid to itself": the one upsert spelling SQLite, PostgreSQL and MariaDB all take.
+    revoked_session::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(revoked_session::Column::Sid)
+                .update_column(revoked_session::Column::Sid)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    revoke_family(db, sid, now).await?;
+    Ok(())
+}
+
+pub async fn is_session_revoked(db: &impl ConnectionTrait, sid: &str) -> Result<bool, StoreError> {
+    Ok(revoked_session::Entity::find()
+        .select_only()
+        .column(revoked_session::Column::Sid)
+        .filter(revoked_session::Column::Sid.eq(sid))
+        .into_tuple::<String>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Deletes refresh rows that expired before `before`: a token that old fails on `exp` anyway.
+/// Revoked sessions whose tokens have all expired go too.
 pub async fn purge_expired(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    revoked_session::Entity::delete_many()
+        .filter(revoked_session::Column::ExpiresAt.lt(before))
+        .exec(db)
+        .await?;
     Ok(refresh_token::Entity::delete_many()
         .filter(refresh_token::Column::ExpiresAt.lt(before))
         .exec(db)

@@ -27,10 +27,20 @@ pub struct Claims {
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
+    /// simplejwt ≥ 5.5 writes the pk as a string (`"42"`), older versions as a number.
+    #[serde(deserialize_with = "user_id::deserialize")]
     pub user_id: i32,
     /// simplejwt does not send `sub`; ours always do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// The session: the refresh family every token of one sign-in shares. Absent on tokens
+    /// made by simplejwt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// When the user actually authenticated (OIDC `auth_time`), carried unchanged through
+    /// refreshes: what "recently signed in" is read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +48,13 @@ pub struct Claims {
     /// djangorestframework-jwt's refresh window start, on tokens from `/api-jwt-auth/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orig_iat: Option<i64>,
+}
+
+/// A token whose signature checked out: its claims and the key that signed it, so that a key
+/// revoked since stops the remembered verification too.
+struct Verified {
+    kid: Option<String>,
+    claims: Claims,
 }
 
 /// How many verified tokens are remembered.
@@ -56,7 +73,7 @@ pub struct Tokens {
     pub(super) reuse_grace: Duration,
     /// Tokens whose signature already checked out, with their claims: an Ed25519 verification
     /// costs ~50 µs, a lookup well under 1 µs. Expiry and type are still checked on every use.
-    verified: Arc<quick_cache::sync::Cache<String, Arc<Claims>>>,
+    verified: Arc<quick_cache::sync::Cache<String, Arc<Verified>>>,
     issuer: Option<String>,
     audience: Option<String>,
 }
@@ -112,6 +129,8 @@ impl Tokens {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             user_id,
             sub: Some(user_id.to_string()),
+            sid: None,
+            auth_time: None,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             orig_iat: None,
@@ -120,11 +139,6 @@ impl Tokens {
 
     pub(super) fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
         self.keys.sign(claims)
-    }
-
-    /// Claims of a new access token for `user_id`, to adjust before `issue_access_with`.
-    pub fn access_claims(&self, user_id: i32) -> Claims {
-        self.claims(user_id, TokenType::Access, Utc::now())
     }
 
     pub fn refresh_lifetime_secs(&self) -> i64 {
@@ -139,18 +153,23 @@ impl Tokens {
 
     /// Verifies signature, algorithm, key, `exp`, `iss`/`aud` when configured, and the type.
     pub async fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
-        let claims = match self.verified.get(token) {
-            Some(claims) => claims,
+        let verified = match self.verified.get(token) {
+            Some(verified) if self.keys.still_verifies(verified.kid.as_deref()) => verified,
+            Some(_) => {
+                self.verified.remove(token);
+                return Err(TokenError::Invalid);
+            }
             None => {
-                let claims = Arc::new(self.verify_signature(token).await?);
+                let verified = Arc::new(self.verify_signature(token).await?);
                 // Access tokens come back on every request; a refresh token is spent once
                 // (rotation) and would only crowd them out.
-                if claims.token_type == TokenType::Access {
-                    self.verified.insert(token.to_owned(), claims.clone());
+                if verified.claims.token_type == TokenType::Access {
+                    self.verified.insert(token.to_owned(), verified.clone());
                 }
-                claims
+                verified
             }
         };
+        let claims = &verified.claims;
         // simplejwt's leeway is 0: expired the second `exp` passes.
         if claims.exp <= Utc::now().timestamp() {
             return Err(TokenError::Expired);
@@ -158,10 +177,10 @@ impl Tokens {
         if claims.token_type != expected {
             return Err(TokenError::WrongType);
         }
-        Ok(Claims::clone(&claims))
+        Ok(claims.clone())
     }
 
-    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
+    async fn verify_signature(&self, token: &str) -> Result<Verified, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         // The algorithm is ours to choose, never the token's (RFC 8725 3.1).
         if header.alg != self.keys.algorithm() {
@@ -186,6 +205,69 @@ impl Tokens {
             ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid,
         })?;
-        Ok(data.claims)
+        Ok(Verified {
+            kid: header.kid,
+            claims: data.claims,
+        })
+    }
+}
+
+/// `user_id` as simplejwt writes it: a number, or (≥ 5.5) a decimal string. The string must be
+/// canonical (digits only, no sign, no leading zero) and fit the pk type, so one user has exactly
+/// one spelling.
+mod user_id {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw<'a> {
+        Number(i64),
+        #[serde(borrow)]
+        Text(std::borrow::Cow<'a, str>),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+        let number = match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => n,
+            Raw::Text(text) => parse(&text).ok_or_else(|| D::Error::custom("user_id is not a canonical decimal"))?,
+        };
+        i32::try_from(number).map_err(|_| D::Error::custom("user_id out of range"))
+    }
+
+    fn parse(text: &str) -> Option<i64> {
+        let canonical =
+            text == "0" || (!text.is_empty() && !text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()));
+        canonical.then(|| text.parse().ok()).flatten()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::Claims;
+
+        fn user_id(value: &str) -> Option<i32> {
+            let json = format!(r#"{{"token_type":"access","exp":1,"iat":0,"jti":"j","user_id":{value}}}"#);
+            serde_json::from_str::<Claims>(&json).ok().map(|c| c.user_id)
+        }
+
+        #[test]
+        fn user_id_is_a_number_or_a_canonical_decimal_string() {
+            assert_eq!(user_id("42"), Some(42));
+            assert_eq!(user_id(r#""42""#), Some(42));
+            assert_eq!(user_id(r#""0""#), Some(0));
+            for bad in [
+                r#""042""#,
+                r#""+42""#,
+                r#""-1""#,
+                r#""""#,
+                r#"" 42""#,
+                r#""4e1""#,
+                r#""2147483648""#,
+                "2147483648",
+                "-1.5",
+                "null",
+            ] {
+                assert_eq!(user_id(bad), None, "{bad}");
+            }
+        }
     }
 }

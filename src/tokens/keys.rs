@@ -150,6 +150,12 @@ impl KeyRing {
         true
     }
 
+    /// Whether tokens naming `kid` still verify: false once the key was revoked (and the ring
+    /// reloaded). Checked on every use of a remembered verification.
+    pub fn still_verifies(&self, kid: Option<&str>) -> bool {
+        self.algorithm == Algorithm::HS256 || kid.is_some_and(|kid| self.keys().verifying.contains_key(kid))
+    }
+
     /// (kid, base64url `x`) of the public Ed25519 keys; empty with HS256, whose shared secret is
     /// never published.
     pub fn public_keys(&self) -> Vec<(String, String)> {
@@ -163,6 +169,21 @@ pub async fn rotate(db: &DatabaseConnection) -> Result<String, TokenError> {
     let new = store::keys::insert(db, generate_ed25519()?).await?;
     store::keys::retire_all_but(db, &new.kid, Utc::now()).await?;
     Ok(new.kid)
+}
+
+/// `authbridge keys revoke KID`, for a key that leaked: it stops verifying at once on the
+/// instance that revokes it and on every other within the key-reload interval, and every token
+/// it signed dies with it. A signing key is replaced by a new one first. Returns the new kid then.
+pub async fn revoke(db: &DatabaseConnection, kid: &str) -> Result<Option<String>, TokenError> {
+    let key = store::keys::find(db, kid)
+        .await?
+        .ok_or(StoreError::NotFound("signing key"))?;
+    let replacement = match key.retired_at.is_none() && key.revoked_at.is_none() {
+        true => Some(rotate(db).await?),
+        false => None,
+    };
+    store::keys::revoke(db, kid, Utc::now()).await?;
+    Ok(replacement)
 }
 
 fn generate_ed25519() -> Result<NewSigningKey, TokenError> {

@@ -5,11 +5,13 @@ mod crypto;
 mod jwt;
 mod keys;
 mod opaque;
+mod revocation;
 pub use opaque::digest as secret_digest;
 mod sessions;
 
 pub use jwt::{Claims, TokenType, Tokens, at as jwt_at};
-pub use keys::{KeyRing, rotate as rotate_signing_key};
+pub use keys::{KeyRing, revoke as revoke_signing_key, rotate as rotate_signing_key};
+pub use revocation::revoked_by_point;
 pub use sessions::{IssuedPair, Refreshed};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,12 @@ pub enum TokenError {
     /// Blacklisted: logged out, spent by rotation, or revoked with its family or user.
     #[error("token is blacklisted")]
     Revoked,
+    /// The token's user was deleted since.
+    #[error("user not found")]
+    UserGone,
+    /// The token's user is disabled.
+    #[error("user is inactive")]
+    UserInactive,
     #[error("cannot sign: {0}")]
     Signing(jsonwebtoken::errors::Error),
     #[error(transparent)]

@@ -1,5 +1,6 @@
 //! DRF TokenAuthentication keys: 40 hex characters, stored only as their SHA-256.
 
+use entity::user;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -15,7 +16,9 @@ pub fn digest(key: &str) -> String {
 impl Tokens {
     /// A new key for the user (DRF `Token.generate_key`: 20 random bytes as hex). With
     /// `replace`, the user's other keys are deleted first (`drf_create_token -r`).
-    pub async fn create_opaque(&self, user_id: i32, replace: bool) -> Result<String, TokenError> {
+    pub async fn create_opaque(&self, user: &user::Model, replace: bool) -> Result<String, TokenError> {
+        let user_id = user.id;
+        self.wait_past_revocation(user).await;
         if replace {
             store::tokens::delete_user_auth_tokens(&self.db, user_id).await?;
         }
@@ -26,19 +29,19 @@ impl Tokens {
         Ok(key)
     }
 
-    /// The user id a key belongs to.
-    pub async fn authenticate_opaque(&self, key: &str) -> Result<i32, TokenError> {
+    /// The user a key belongs to, if the key was made after the user's revocation point and the
+    /// user is active (`holder`).
+    pub async fn authenticate_opaque(&self, key: &str) -> Result<user::Model, TokenError> {
         let hash = digest(key);
         let row = store::tokens::find_auth_token(&self.db, &hash)
             .await?
             .ok_or(TokenError::Invalid)?;
         // The lookup is by hash, which leaks nothing about the key; compare anyway in constant
         // time so no code path ever compares secrets byte by byte.
-        if bool::from(row.key_hash.as_bytes().ct_eq(hash.as_bytes())) {
-            Ok(row.user_id)
-        } else {
-            Err(TokenError::Invalid)
+        if !bool::from(row.key_hash.as_bytes().ct_eq(hash.as_bytes())) {
+            return Err(TokenError::Invalid);
         }
+        self.holder(row.user_id, row.created_at.timestamp()).await
     }
 
     pub async fn delete_opaque(&self, key: &str) -> Result<(), TokenError> {

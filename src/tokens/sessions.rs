@@ -3,6 +3,7 @@
 //! (the token was stolen, or a client is badly broken: either way, every descendant dies).
 
 use chrono::{DateTime, Utc};
+use entity::user;
 
 use super::{Claims, TokenError, TokenType, Tokens, jwt::at};
 use crate::store::{self, token_writer::Successor, tokens::NewRefresh};
@@ -31,21 +32,57 @@ fn new_family() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// Claims of a session's token: its `sid` and the sign-in's `auth_time` ride along unchanged.
+fn in_session(mut claims: Claims, sid: &str, auth_time: Option<i64>) -> Claims {
+    claims.sid = Some(sid.to_owned());
+    claims.auth_time = auth_time;
+    claims
+}
+
 impl Tokens {
-    /// Tokens for a login: a new family with one refresh token.
-    pub async fn start_session(&self, user_id: i32) -> Result<IssuedPair, TokenError> {
+    /// A djangorestframework-jwt token for a sign-in that just happened: an access JWT of a new
+    /// session, carrying `orig_iat`, the start of its refresh window.
+    pub async fn issue_drf_jwt(&self, user: &user::Model) -> Result<String, TokenError> {
+        self.wait_past_revocation(user).await;
         let now = Utc::now();
-        let refresh = self.claims(user_id, TokenType::Refresh, now);
+        let mut claims = in_session(
+            self.claims(user.id, TokenType::Access, now),
+            &new_family(),
+            Some(now.timestamp()),
+        );
+        claims.orig_iat = Some(claims.iat);
+        Ok(self.issue_access_with(claims)?.0)
+    }
+
+    /// The djangorestframework-jwt token that renews `old` (`/api-jwt-auth/refresh/`): same
+    /// session, sign-in time and refresh window.
+    pub fn renew_drf_jwt(&self, old: &Claims) -> Result<String, TokenError> {
+        let claims = self.claims(old.user_id, TokenType::Access, Utc::now());
+        let mut claims = in_session(claims, old.sid.as_deref().unwrap_or(&new_family()), old.auth_time);
+        claims.orig_iat = Some(old.orig_iat.unwrap_or(old.iat));
+        Ok(self.issue_access_with(claims)?.0)
+    }
+
+    /// Tokens for a sign-in that just happened: a new session (family) with one refresh token,
+    /// `auth_time` now.
+    pub async fn start_session(&self, user: &user::Model) -> Result<IssuedPair, TokenError> {
+        self.wait_past_revocation(user).await;
+        let now = Utc::now();
+        let user_id = user.id;
+        let family = new_family();
+        let auth_time = Some(now.timestamp());
+        let refresh = in_session(self.claims(user_id, TokenType::Refresh, now), &family, auth_time);
         self.writer
             .insert(NewRefresh {
                 jti: &refresh.jti,
                 user_id,
-                family: &new_family(),
+                family: &family,
                 issued_at: now,
                 expires_at: timestamp(refresh.exp),
             })
             .await?;
-        let (access, access_expiration) = self.issue_access_with(self.claims(user_id, TokenType::Access, now))?;
+        let access = in_session(self.claims(user_id, TokenType::Access, now), &family, auth_time);
+        let (access, access_expiration) = self.issue_access_with(access)?;
         Ok(IssuedPair {
             access,
             refresh: self.sign(&refresh)?,
@@ -60,11 +97,15 @@ impl Tokens {
         let row = match store::tokens::find_refresh(&self.db, &claims.jti).await? {
             Some(row) => row,
             None => {
-                // A deleted user's rows went with it: their tokens must not come back to life.
-                store::users::get(&self.db, claims.user_id).await.map_err(|e| match e {
+                // Read afresh, not from the cache: a deleted user's rows went with it, and a
+                // token from before the user's revocation point must not come back to life.
+                let user = store::users::get(&self.db, claims.user_id).await.map_err(|e| match e {
                     store::StoreError::NotFound(_) => TokenError::Invalid,
                     e => e.into(),
                 })?;
+                if !user.is_active || super::revoked_by_point(&user, claims.iat) {
+                    return Err(TokenError::Revoked);
+                }
                 store::tokens::adopt_refresh(
                     &self.db,
                     NewRefresh {
@@ -79,7 +120,7 @@ impl Tokens {
                 .await?
             }
         };
-        if row.user_id != claims.user_id {
+        if row.user_id != claims.user_id || claims.sid.as_ref().is_some_and(|sid| *sid != row.family) {
             return Err(TokenError::Invalid);
         }
         Ok(row)
@@ -105,18 +146,23 @@ impl Tokens {
 
     async fn refresh_once(&self, token: &str) -> Result<Refreshed, TokenError> {
         let claims = self.verify(token, TokenType::Refresh).await?;
+        self.ensure_usable(&claims).await?;
         if self.rotate_refresh
             && let Some(refreshed) = self.rotate_live(&claims).await?
         {
             return Ok(refreshed);
         }
         let mut row = self.row_of(&claims).await?;
-        if row.revoked_at.is_some() {
+        if row.revoked_at.is_some() || store::tokens::is_session_revoked(&self.db, &row.family).await? {
             return Err(TokenError::Revoked);
         }
-        self.ensure_active(row.user_id).await?;
         let now = Utc::now();
-        let (access, access_expiration) = self.issue_access_with(self.claims(row.user_id, TokenType::Access, now))?;
+        let access = in_session(
+            self.claims(row.user_id, TokenType::Access, now),
+            &row.family,
+            claims.auth_time,
+        );
+        let (access, access_expiration) = self.issue_access_with(access)?;
         if !self.rotate_refresh {
             return Ok(Refreshed {
                 access,
@@ -126,7 +172,11 @@ impl Tokens {
             });
         }
         if row.rotated_at.is_none() {
-            let successor = self.claims(row.user_id, TokenType::Refresh, now);
+            let successor = in_session(
+                self.claims(row.user_id, TokenType::Refresh, now),
+                &row.family,
+                claims.auth_time,
+            );
             let stored = Successor {
                 jti: successor.jti.clone(),
                 issued_at: now,
@@ -150,8 +200,8 @@ impl Tokens {
             return Err(TokenError::Revoked);
         };
         if now > at(rotated_at, self.reuse_grace) {
-            let revoked = store::tokens::revoke_family(&self.db, &row.family, now).await?;
-            tracing::warn!(user_id = row.user_id, jti = %row.jti, revoked, "spent refresh token replayed: family revoked");
+            self.revoke_session(&row.family, row.user_id).await?;
+            tracing::warn!(user_id = row.user_id, jti = %row.jti, "spent refresh token replayed: session revoked");
             return Err(TokenError::Revoked);
         }
         // Within the grace interval a client's retry gets the very token the first call got:
@@ -162,10 +212,14 @@ impl Tokens {
         if successor.revoked_at.is_some() {
             return Err(TokenError::Revoked);
         }
-        let mut claims = self.claims(row.user_id, TokenType::Refresh, successor.issued_at);
-        claims.jti = successor.jti;
-        claims.exp = successor.expires_at.timestamp();
-        let refresh = Some((self.sign(&claims)?, successor.expires_at));
+        let mut again = in_session(
+            self.claims(row.user_id, TokenType::Refresh, successor.issued_at),
+            &row.family,
+            claims.auth_time,
+        );
+        again.jti = successor.jti;
+        again.exp = successor.expires_at.timestamp();
+        let refresh = Some((self.sign(&again)?, successor.expires_at));
         Ok(Refreshed {
             access,
             access_expiration,
@@ -174,22 +228,23 @@ impl Tokens {
         })
     }
 
-    /// A refresh token of a user who is gone is invalid; of a disabled one, revoked.
-    async fn ensure_active(&self, user_id: i32) -> Result<(), TokenError> {
-        let user = self.cached.user(user_id).await.map_err(|_| TokenError::Invalid)?;
-        if !user.is_active {
-            return Err(TokenError::Revoked);
+    /// A token of a user who is gone is invalid; of a disabled one, or from before the user's
+    /// revocation point, revoked. A database fault stays a database fault (503).
+    pub async fn ensure_usable(&self, claims: &Claims) -> Result<(), TokenError> {
+        match self.holder_of(claims).await {
+            Ok(_) => Ok(()),
+            Err(TokenError::UserGone) => Err(TokenError::Invalid),
+            Err(TokenError::UserInactive) => Err(TokenError::Revoked),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// The common case of a refresh with rotation, without reading the row first: the claim
     /// itself finds whether the token is a live row (and returns it). `None` when it is not
     /// (unknown, revoked or spent): the caller then reads the row and decides as before.
     async fn rotate_live(&self, claims: &Claims) -> Result<Option<Refreshed>, TokenError> {
-        self.ensure_active(claims.user_id).await?;
         let now = Utc::now();
-        let successor = self.claims(claims.user_id, TokenType::Refresh, now);
+        let mut successor = self.claims(claims.user_id, TokenType::Refresh, now);
         let stored = Successor {
             jti: successor.jti.clone(),
             issued_at: now,
@@ -201,8 +256,14 @@ impl Tokens {
         if spent.user_id != claims.user_id {
             return Err(TokenError::Invalid);
         }
-        let (access, access_expiration) =
-            self.issue_access_with(self.claims(claims.user_id, TokenType::Access, now))?;
+        // The session is the spent row's family, also for a token minted before `sid` existed.
+        successor = in_session(successor, &spent.family, claims.auth_time);
+        let access = in_session(
+            self.claims(claims.user_id, TokenType::Access, now),
+            &spent.family,
+            claims.auth_time,
+        );
+        let (access, access_expiration) = self.issue_access_with(access)?;
         Ok(Some(Refreshed {
             access,
             access_expiration,
@@ -211,18 +272,36 @@ impl Tokens {
         }))
     }
 
-    /// Blacklists a refresh token (logout). An already revoked one is fine (idempotent).
+    /// Logout: ends the session of a refresh token, every token descended from its sign-in with
+    /// it. An already revoked one is fine (idempotent).
     pub async fn blacklist(&self, token: &str) -> Result<i32, TokenError> {
         let claims = self.verify(token, TokenType::Refresh).await?;
-        let row = self.row_of(&claims).await?;
-        store::tokens::revoke_refresh(&self.db, &row.jti, Utc::now()).await?;
-        Ok(row.user_id)
+        match self.ensure_usable(&claims).await {
+            // Dead already, with its user's revocation point: nothing more to end.
+            Err(TokenError::Revoked) => return Ok(claims.user_id),
+            other => other?,
+        }
+        let family = match &claims.sid {
+            Some(sid) => sid.clone(),
+            None => self.row_of(&claims).await?.family,
+        };
+        self.revoke_session(&family, claims.user_id).await?;
+        Ok(claims.user_id)
     }
 
-    /// Refuses a refresh token that was blacklisted or spent by rotation (simplejwt's verify).
+    /// Refuses a refresh token that was blacklisted, spent by rotation, or whose session or user
+    /// was revoked (simplejwt's verify, with our revocations).
     pub async fn ensure_live(&self, claims: &Claims) -> Result<(), TokenError> {
-        match store::tokens::find_refresh(&self.db, &claims.jti).await? {
-            Some(row) if row.revoked_at.is_some() || row.rotated_at.is_some() => Err(TokenError::Revoked),
+        self.ensure_usable(claims).await?;
+        let row = store::tokens::find_refresh(&self.db, &claims.jti).await?;
+        if row
+            .as_ref()
+            .is_some_and(|r| r.revoked_at.is_some() || r.rotated_at.is_some())
+        {
+            return Err(TokenError::Revoked);
+        }
+        match claims.sid.as_deref().or(row.as_ref().map(|r| r.family.as_str())) {
+            Some(sid) if store::tokens::is_session_revoked(&self.db, sid).await? => Err(TokenError::Revoked),
             _ => Ok(()),
         }
     }
@@ -230,12 +309,5 @@ impl Tokens {
     /// Deletes refresh rows whose tokens have expired (simplejwt `flushexpiredtokens`).
     pub async fn purge_expired(&self) -> Result<u64, TokenError> {
         Ok(store::tokens::purge_expired(&self.db, Utc::now()).await?)
-    }
-
-    /// Revokes every refresh and opaque token of the user (logout everywhere, password change).
-    pub async fn revoke_user(&self, user_id: i32) -> Result<(), TokenError> {
-        store::tokens::revoke_user(&self.db, user_id, Utc::now()).await?;
-        self.cached.forget_user(user_id);
-        Ok(())
     }
 }

@@ -386,6 +386,17 @@ impl TestApp {
         jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap()
     }
 
+    /// A valid access token of `user_id` whose sign-in (`auth_time`) was an hour ago, as a
+    /// refreshed session or a stolen token looks: no step-up by recency.
+    pub async fn access_signed_in_long_ago(&self, user_id: &Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.sign_with_app_key(&serde_json::json!({
+            "token_type": "access", "exp": now + 60, "iat": now, "jti": uuid::Uuid::new_v4().simple().to_string(),
+            "user_id": user_id, "sid": "a-session", "auth_time": now - 3600,
+        }))
+        .await
+    }
+
     /// Signs in a new Kakao user and returns the login body.
     pub async fn login_new_kakao_user(&self, kakao_id: i64) -> Value {
         let token = format!("token-{kakao_id}");

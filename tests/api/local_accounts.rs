@@ -320,5 +320,6 @@ async fn a_password_reset_link_works_once_and_revokes_the_sessions(backend: Back
         "token_not_valid",
     )
     .await;
+    crate::revocation::assert_access_token_dead(&app, session["access"].as_str().unwrap()).await;
     assert_eq!(login(&app, "gus", "a-fresh-long-phrase").await.status(), 200);
 }

@@ -15,6 +15,7 @@ mod kakao_code_and_oidc;
 mod local_accounts;
 mod operations;
 mod rate_limits;
+mod revocation;
 mod smtp_sink;
 mod social_accounts;
 mod social_login;

@@ -82,6 +82,7 @@ async fn kakaos_unlink_webhook_removes_the_link_and_revokes_tokens(backend: Back
             "token_not_valid",
         )
         .await;
+        crate::revocation::assert_access_token_dead(&app, login["access"].as_str().unwrap()).await;
     }
     // The server forgot its copy of the link with it: the same Kakao user signing in again
     // (a new Kakao token) starts over as a new user.
@@ -198,17 +199,11 @@ async fn deleting_an_account_unlinks_it_at_kakao_first_and_refuses_when_kakao_is
 }
 
 #[tokio::test]
-async fn deleting_a_password_account_needs_the_password() {
+async fn deleting_a_password_account_needs_the_password_or_a_recent_sign_in() {
     let app = spawn_app(Backend::Sqlite).await;
-    app.create_local_user("dora", "", "pw-pw-pw-pw").await;
-    let pair: Value = app
-        .post_json("/api/token/", &json!({"username": "dora", "password": "pw-pw-pw-pw"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let access = pair["access"].as_str().unwrap();
-    let delete = |body: Option<Value>| {
+    let dora = app.create_local_user("dora", "", "pw-pw-pw-pw").await;
+    let stale = app.access_signed_in_long_ago(&json!(dora.id)).await;
+    let delete = |access: String, body: Option<Value>| {
         let request = app.client.delete(app.url("/rest-auth/user/")).bearer_auth(access);
         match body {
             Some(b) => request.json(&b).send(),
@@ -216,17 +211,33 @@ async fn deleting_a_password_account_needs_the_password() {
         }
     };
 
-    assert_error(delete(None).await.unwrap(), 400, "invalid").await;
     assert_error(
-        delete(Some(json!({"password": "wrong"}))).await.unwrap(),
+        delete(stale.clone(), None).await.unwrap(),
+        403,
+        "reauthentication_required",
+    )
+    .await;
+    assert_error(
+        delete(stale.clone(), Some(json!({"password": "wrong"}))).await.unwrap(),
         400,
         "invalid_credentials",
     )
     .await;
+    assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 1);
     assert_eq!(
-        delete(Some(json!({"password": "pw-pw-pw-pw"}))).await.unwrap().status(),
+        delete(stale, Some(json!({"password": "pw-pw-pw-pw"})))
+            .await
+            .unwrap()
+            .status(),
         204
     );
+    assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 0);
+
+    // A sign-in of a minute ago is proof enough without the password.
+    app.create_local_user("erin", "", "pw-pw-pw-pw").await;
+    let pair: Value = app.obtain_pair("erin", "pw-pw-pw-pw", None).await.json().await.unwrap();
+    let fresh = pair["access"].as_str().unwrap().to_owned();
+    assert_eq!(delete(fresh, None).await.unwrap().status(), 204);
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 0);
 }
 

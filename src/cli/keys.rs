@@ -1,0 +1,47 @@
+//! `authbridge keys …`: rotate, revoke and list the JWT signing keys.
+
+use chrono::Utc;
+
+use super::{KeysCommand, connect_migrated};
+use crate::{config::Settings, store};
+
+pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.jwt_algorithm == crate::config::JwtAlgorithm::EdDSA,
+        "signing keys apply to EdDSA; with HS256 change AUTHBRIDGE_SIGNING_KEY instead"
+    );
+    let db = connect_migrated(settings).await?;
+    let reload = humantime_serde::re::humantime::format_duration(settings.key_reload_interval);
+    match command {
+        KeysCommand::Rotate => {
+            let kid = crate::tokens::rotate_signing_key(&db).await?;
+            println!("new signing key {kid}; running instances switch to it within {reload}");
+        }
+        KeysCommand::Revoke { kid } => {
+            let replacement = crate::tokens::revoke_signing_key(&db, &kid)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot revoke {kid}: {e}"))?;
+            if let Some(new) = replacement {
+                println!("{kid} was signing: new signing key {new}");
+            }
+            println!("key {kid} revoked; running instances stop accepting its tokens within {reload}");
+        }
+        KeysCommand::List => {
+            let keep = settings.refresh_token_lifetime.max(settings.access_token_lifetime);
+            let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::days(1));
+            let now = Utc::now();
+            for key in store::keys::list_all(&db).await? {
+                let state = match (key.revoked_at, key.retired_at) {
+                    (Some(at), _) => format!("revoked {}", at.to_rfc3339()),
+                    (None, None) => "signing".to_owned(),
+                    (None, Some(at)) if at + keep > now => {
+                        format!("retired, verifying until {}", (at + keep).to_rfc3339())
+                    }
+                    (None, Some(_)) => "expired".to_owned(),
+                };
+                println!("{}  created {}  {state}", key.kid, key.created_at.to_rfc3339());
+            }
+        }
+    }
+    Ok(())
+}
