@@ -51,6 +51,7 @@ const LAST_LOGIN_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// The user a verified provider account signs in as, created or linked on first login.
 async fn login_user(state: &AppState, provider_id: &str, account: &ProviderUser) -> Result<user::Model, ApiError> {
+    let epoch = state.cached.user_epoch();
     let mut existing = state.cached.account(provider_id, &account.uid).await?;
     if let Some(known) = &existing
         && known.extra_data == account.extra_data
@@ -86,7 +87,7 @@ async fn login_user(state: &AppState, provider_id: &str, account: &ProviderUser)
     };
     // The account row changed (extra_data, last_login) or was made: read it afresh next time.
     state.cached.forget_account(provider_id, &account.uid);
-    state.cached.remember_user(&user);
+    state.cached.remember_user(&user, epoch);
     Ok(user)
 }
 

@@ -123,6 +123,7 @@ async fn update_user(
     if let Some(username) = &body.username {
         crate::accounts::check_username(username)?;
     }
+    let epoch = state.cached.user_epoch();
     let updated = store::users::update_profile(
         &state.db,
         caller.user.id,
@@ -137,7 +138,7 @@ async fn update_user(
         }
         e => e.into(),
     })?;
-    state.cached.remember_user(&updated);
+    state.cached.remember_user(&updated, epoch);
     Ok(GetUserResponse::Ok(Json(updated.into())))
 }
 

@@ -8,7 +8,10 @@
 
 use std::{
     hash::Hash,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -21,9 +24,13 @@ use super::{StoreError, sites, social, social::SocialApp, users};
 const CAPACITY: usize = 20_000;
 
 /// A bounded map whose entries are good for at most `ttl` after they were read from the database.
+/// A read that was in flight while this process forgot an entry (it changed the row) does not
+/// put its now stale copy back: every `put` names the `epoch` seen before its read.
 struct TtlCache<K, V> {
     entries: quick_cache::sync::Cache<K, (Instant, V)>,
     ttl: Duration,
+    /// Forgets so far; a copy read before the latest forget is not kept.
+    forgets: AtomicU64,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
@@ -31,7 +38,13 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         Self {
             entries: quick_cache::sync::Cache::new(CAPACITY),
             ttl,
+            forgets: AtomicU64::new(0),
         }
+    }
+
+    /// To take before reading the row that will be `put`.
+    fn epoch(&self) -> u64 {
+        self.forgets.load(Ordering::SeqCst)
     }
 
     fn get(&self, key: &K) -> Option<V> {
@@ -42,14 +55,20 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     /// Keeps `value` for `ttl` less up to a quarter of it, at random: entries read together (a
     /// burst of logins) then expire spread out, not all in the same millisecond, which sent a
     /// wave of reads to the pool every `ttl` and showed in p99 latencies.
-    fn put(&self, key: K, value: V, read_at: Instant) {
-        if !self.ttl.is_zero() {
-            let jitter = self.ttl.mul_f64(rand::random::<f64>() / 4.0);
-            self.entries.insert(key, (read_at + self.ttl - jitter, value));
+    fn put(&self, key: K, value: V, read_at: Instant, epoch: u64) {
+        if self.ttl.is_zero() || self.epoch() != epoch {
+            return;
+        }
+        let jitter = self.ttl.mul_f64(rand::random::<f64>() / 4.0);
+        self.entries.insert(key.clone(), (read_at + self.ttl - jitter, value));
+        // A forget between the check and the insert may have missed this entry: take it out.
+        if self.epoch() != epoch {
+            self.entries.remove(&key);
         }
     }
 
     fn forget(&self, key: &K) {
+        self.forgets.fetch_add(1, Ordering::SeqCst);
         self.entries.remove(key);
     }
 }
@@ -80,15 +99,20 @@ impl Cached {
         if let Some(user) = self.users.get(&id) {
             return Ok(user);
         }
-        let read_at = Instant::now();
+        let (read_at, epoch) = (Instant::now(), self.users.epoch());
         let user = users::get(&self.db, id).await?;
-        self.users.put(id, user.clone(), read_at);
+        self.users.put(id, user.clone(), read_at, epoch);
         Ok(user)
     }
 
-    /// Keeps a row this process just read or wrote.
-    pub fn remember_user(&self, user: &user::Model) {
-        self.users.put(user.id, user.clone(), Instant::now());
+    /// To take before reading a user row that `remember_user` will keep.
+    pub fn user_epoch(&self) -> u64 {
+        self.users.epoch()
+    }
+
+    /// Keeps a row this process read or wrote after `user_epoch` gave `epoch`.
+    pub fn remember_user(&self, user: &user::Model, epoch: u64) {
+        self.users.put(user.id, user.clone(), Instant::now(), epoch);
     }
 
     /// Drops the copy of a user this process changed or deleted.
@@ -103,10 +127,10 @@ impl Cached {
         if let Some(account) = self.accounts.get(&key) {
             return Ok(Some(account));
         }
-        let read_at = Instant::now();
+        let (read_at, epoch) = (Instant::now(), self.accounts.epoch());
         let account = social::find_account(&self.db, provider, uid).await?;
         if let Some(account) = &account {
-            self.accounts.put(key, account.clone(), read_at);
+            self.accounts.put(key, account.clone(), read_at, epoch);
         }
         Ok(account)
     }
@@ -122,9 +146,9 @@ impl Cached {
         if let Some(site) = self.sites.get(&key) {
             return Ok(site);
         }
-        let read_at = Instant::now();
+        let (read_at, epoch) = (Instant::now(), self.sites.epoch());
         let site = sites::find_by_domain(&self.db, domain).await?.map(|s| s.id);
-        self.sites.put(key, site, read_at);
+        self.sites.put(key, site, read_at, epoch);
         Ok(site)
     }
 
@@ -134,9 +158,28 @@ impl Cached {
         if let Some(app) = self.apps.get(&key) {
             return Ok(app);
         }
-        let read_at = Instant::now();
+        let (read_at, epoch) = (Instant::now(), self.apps.epoch());
         let app = social::find_app_for_site(&self.db, provider, site_id).await?;
-        self.apps.put(key, app.clone(), read_at);
+        self.apps.put(key, app.clone(), read_at, epoch);
         Ok(app)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_read_before_a_forget_is_not_kept() {
+        let cache = TtlCache::new(Duration::from_secs(60));
+        let epoch = cache.epoch();
+        // The row changes (and is forgotten) while a read of the old row is in flight.
+        cache.forget(&1);
+        cache.put(1, "old row", Instant::now(), epoch);
+        assert_eq!(cache.get(&1), None);
+
+        let epoch = cache.epoch();
+        cache.put(1, "new row", Instant::now(), epoch);
+        assert_eq!(cache.get(&1), Some("new row"));
     }
 }

@@ -197,7 +197,7 @@ async fn a_session_ended_by_logout_or_reuse_stops_its_access_tokens_at_drf_jwt_r
 /// dead however the two interleave.
 async fn a_refresh_racing_a_revocation_leaves_no_live_successor(backend: Backend) {
     let app = spawn_app(backend).await;
-    for round in 0..24_i64 {
+    for round in 0..60_i64 {
         let login = app.login_new_kakao_user(7000 + round).await;
         let (access, refresh) = (login["access"].as_str().unwrap(), login["refresh"].as_str().unwrap());
         let revoke_user = round % 2 == 0;
