@@ -118,17 +118,17 @@ pub async fn send_confirmation(state: &AppState, user_id: i32, email: &str) -> R
     Ok(())
 }
 
-/// Marks the address of a valid, unused confirmation key verified. `false` when the key is
-/// unknown, used or expired.
-pub async fn confirm_email(state: &AppState, key: &str) -> Result<bool, ApiError> {
+/// Marks the address of a valid, unused confirmation key verified; returns its user. `None` when
+/// the key is unknown, used or expired.
+pub async fn confirm_email(state: &AppState, key: &str) -> Result<Option<i32>, ApiError> {
     let Some(row) = store::one_time::consume(&state.db, one_time::CONFIRM_EMAIL, &key_hash(key), Utc::now()).await?
     else {
-        return Ok(false);
+        return Ok(None);
     };
     let email = row.email.unwrap_or_default();
     store::users::set_email_verified(&state.db, row.user_id, &email).await?;
     state.cached.forget_user(row.user_id);
-    Ok(true)
+    Ok(Some(row.user_id))
 }
 
 /// Sends a reset link to the active user owning `email`, if any; silent otherwise, so the
@@ -170,25 +170,26 @@ pub async fn send_password_reset(state: &AppState, email: &str) -> Result<(), Ap
     Ok(())
 }
 
-/// Sets a new password from a reset link; revokes every token of the user.
+/// Sets a new password from a reset link; revokes every token of the user, and returns it.
+/// `None` when the link is not valid.
 pub async fn reset_password(
     state: &AppState,
     uid: &str,
     token: &str,
     password: &SecretString,
-) -> Result<bool, ApiError> {
+) -> Result<Option<i32>, ApiError> {
     let Some(user_id) = decode_uid(uid) else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some(row) = store::one_time::consume(&state.db, one_time::RESET_PASSWORD, &key_hash(token), Utc::now()).await?
     else {
-        return Ok(false);
+        return Ok(None);
     };
     if row.user_id != user_id {
-        return Ok(false);
+        return Ok(None);
     }
     set_password(state, user_id, password).await?;
-    Ok(true)
+    Ok(Some(user_id))
 }
 
 /// Stores a new password hash and revokes the user's refresh and opaque tokens.

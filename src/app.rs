@@ -63,8 +63,13 @@ impl App {
         let writer_db = store::connect_writer(&settings.database_url, &db)
             .await
             .context("connecting the token writer to the database")?;
+        let audit = match settings.audit_enabled {
+            true => crate::audit::Audit::start(db.clone()),
+            false => crate::audit::Audit::off(),
+        };
         let state = AppState::new(Shared {
             limits,
+            audit,
             tokens: Tokens::new(Arc::new(keys), db.clone(), writer_db, cached.clone(), &settings),
             cached,
             providers: providers::Providers::from_settings(&settings, http),
@@ -127,11 +132,14 @@ async fn maintain(state: AppState) {
                 }
             }
             _ = limits.tick() => state.limits.retain_recent(),
-            _ = purge.tick() => match state.tokens.purge_expired().await {
-                Ok(purged) if purged > 0 => tracing::info!(purged, "expired refresh tokens purged"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens"),
-            },
+            _ = purge.tick() => {
+                match state.tokens.purge_expired().await {
+                    Ok(purged) if purged > 0 => tracing::info!(purged, "expired refresh tokens purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens"),
+                }
+                purge_audit(&state).await;
+            }
         }
     }
 }
@@ -204,6 +212,7 @@ async fn edge<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> 
         .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
     let span = tracing::info_span!("request", request_id, method = %req.method(), path = %req.uri().path());
+    req.extensions_mut().insert(api::origin::RequestId(request_id.clone()));
     let started = Instant::now();
     let uri = req.uri().clone(); // shares the buffer: no copy per request
     trim_trailing_slash(&mut req);
@@ -244,6 +253,20 @@ fn trim_trailing_slash(req: &mut Request) {
         if let Ok(uri) = Uri::from_parts(parts) {
             *req.uri_mut() = uri;
         }
+    }
+}
+
+/// Deletes audit events older than `audit_retention` (kept forever when it is 0).
+async fn purge_audit(state: &AppState) {
+    let retention = state.settings.audit_retention;
+    if retention.is_zero() {
+        return;
+    }
+    let before = chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    match crate::store::audit::purge_before(&state.db, before).await {
+        Ok(purged) if purged > 0 => tracing::info!(purged, "old audit events purged"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging old audit events"),
     }
 }
 

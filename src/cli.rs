@@ -10,7 +10,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
-use crate::{app, config::Settings, emulator, store};
+use crate::{
+    app,
+    audit::{Entry, event},
+    config::Settings,
+    emulator, store,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "authbridge", version, about = "Social login → this service's own JWTs")]
@@ -369,6 +374,12 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             if !active {
                 store::tokens::revoke_user(&db, user.id, chrono::Utc::now()).await?;
             }
+            let what = if active {
+                event::USER_ENABLED
+            } else {
+                event::USER_DISABLED
+            };
+            record_cli(&db, &settings, Entry::new(what).user(user.id)).await?;
             println!(
                 "user {} {}",
                 user.username,
@@ -448,6 +459,15 @@ async fn create_superuser(
     )
     .await?;
     println!("superuser {} created (pk {})", user.username, user.id);
+    Ok(())
+}
+
+/// Puts what an operator did at the command line on the audit trail (method `cli`), at once.
+async fn record_cli(db: &sea_orm::DatabaseConnection, settings: &Settings, entry: Entry) -> anyhow::Result<()> {
+    if settings.audit_enabled {
+        let row = crate::audit::row(&crate::audit::Origin::default(), entry.method("cli"));
+        store::audit::insert_many(db, vec![row]).await?;
+    }
     Ok(())
 }
 

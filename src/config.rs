@@ -72,6 +72,11 @@ pub struct Settings {
     /// elsewhere takes effect here within this time.
     #[serde(with = "humantime_serde")]
     pub key_reload_interval: Duration,
+    /// Record security events in the `audit_events` table (`true`).
+    pub audit_enabled: bool,
+    /// How long audit events are kept (`90days`; `0s` keeps them forever).
+    #[serde(with = "humantime_serde")]
+    pub audit_retention: Duration,
     /// How often expired refresh-token rows are purged (signing keys are re-read every minute).
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
@@ -299,6 +304,8 @@ impl Default for Settings {
             refresh_reuse_grace: Duration::from_secs(10),
             reauthentication_window: Duration::from_secs(10 * 60),
             key_reload_interval: Duration::from_secs(60),
+            audit_enabled: true,
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
             maintenance_interval: Duration::from_secs(3600),
             cache_ttl: Duration::from_secs(1),
             jwt_issuer: None,

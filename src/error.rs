@@ -38,6 +38,7 @@ pub mod code {
     pub const SOCIAL_ACCOUNT_TAKEN: &str = "social_account_taken";
     pub const LAST_LOGIN_METHOD: &str = "last_login_method";
     pub const REAUTHENTICATION_REQUIRED: &str = "reauthentication_required";
+    pub const PERMISSION_DENIED: &str = "permission_denied";
     pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
     pub const CSRF_FAILED: &str = "csrf_failed";
     pub const USER_INACTIVE: &str = "user_inactive";
@@ -255,11 +256,30 @@ impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         match e {
             TokenError::Invalid | TokenError::Expired | TokenError::WrongType => ApiError::token_not_valid(),
-            TokenError::Revoked => ApiError::unauthorized(code::TOKEN_NOT_VALID, "Token is blacklisted"),
+            TokenError::Revoked | TokenError::ReuseDetected { .. } => {
+                ApiError::unauthorized(code::TOKEN_NOT_VALID, "Token is blacklisted")
+            }
             TokenError::UserGone => ApiError::unauthorized(code::TOKEN_NOT_VALID, "User not found"),
             TokenError::UserInactive => ApiError::unauthorized(code::USER_INACTIVE, "User is inactive"),
             TokenError::Store(e) => e.into(),
             TokenError::Signing(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl ApiError {
+    /// The machine `code` of the body (the audit trail's `outcome`).
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::BadRequest(body) => &body.0.code,
+            ApiError::Unauthorized(body, _) | ApiError::TooManyRequests(body, _) => &body.0.code,
+            ApiError::Forbidden(body)
+            | ApiError::NotFound(body)
+            | ApiError::PayloadTooLarge(body)
+            | ApiError::Internal(body)
+            | ApiError::BadGateway(body)
+            | ApiError::Unavailable(body)
+            | ApiError::GatewayTimeout(body) => &body.0.code,
         }
     }
 }

@@ -5,6 +5,7 @@ use entity::user;
 use secrecy::SecretString;
 
 use crate::{
+    audit::{Entry, Origin, event},
     error::{ApiError, code},
     providers::{CodeGrant, Provider, ProviderError, ProviderUser},
     state::AppState,
@@ -25,6 +26,17 @@ pub enum Credential {
     Code { grant: CodeGrant, nonce: Option<String> },
     /// An OIDC id_token alone, verified locally against the provider's keys.
     IdToken { token: SecretString, nonce: Option<String> },
+}
+
+impl Credential {
+    /// How the client proved it: the audit trail's `method`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Credential::AccessToken { .. } => "access_token",
+            Credential::Code { .. } => "code",
+            Credential::IdToken { .. } => "id_token",
+        }
+    }
 }
 
 #[tracing::instrument(skip_all, fields(provider = provider_id, site_id, user_id = tracing::field::Empty))]
@@ -157,14 +169,25 @@ pub(crate) fn not_configured() -> ApiError {
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn authenticate_password(
     state: &AppState,
+    origin: &Origin,
     login: &str,
     password: &SecretString,
 ) -> Result<Option<user::Model>, ApiError> {
     let user = store::users::find_by_login(&state.db, login.trim()).await?;
     let matches = crate::password::verify(user.as_ref().map(|u| u.password.as_str()), password).await;
+    let attempt = Entry::new(event::LOGIN_SUCCEEDED).method("password");
+    let known = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|u| matches && u.is_active) else {
+        let mut failed = Entry {
+            event: event::LOGIN_FAILED,
+            ..attempt
+        }
+        .outcome(code::INVALID_CREDENTIALS);
+        failed.user_id = known;
+        state.audit.record(origin, failed);
         return Ok(None);
     };
+    state.audit.record(origin, attempt.user(user.id));
     tracing::Span::current().record("user_id", user.id);
     if crate::password::needs_rehash(&user.password) {
         match crate::password::hash(password).await {

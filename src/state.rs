@@ -38,4 +38,6 @@ pub struct Shared {
     pub mailer: Mailer,
     /// Login, registration and password-reset budgets: `state.limits.check(…).await?` first.
     pub limits: RateLimiter,
+    /// The security trail: `state.audit.record(&origin, Entry::new(…))` queues, never waits.
+    pub audit: crate::audit::Audit,
 }

@@ -1,6 +1,7 @@
 //! sea-orm entities, one table a file. Generated-style: columns only, no behaviour.
 //! Queries live in the main crate's `store` module.
 
+pub mod audit_event;
 pub mod auth_token;
 pub mod email_address;
 pub mod one_time_key;

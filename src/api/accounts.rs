@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{ApiTags, Body, CurrentUser, MaybeBody, UserResponse, body::not_null, social::rfc3339};
 use crate::{
+    audit::{Entry, Origin, event},
     error::{ApiError, code},
     ratelimit::ClientIp,
     state::AppState,
@@ -195,12 +196,16 @@ impl AccountsApi {
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
         client: ClientIp,
+        origin: Origin,
         body: MaybeBody<DeleteAccountRequest>,
     ) -> Result<DeleteAccountResponse, ApiError> {
         caller.step_up(&state, &client, body.0.and_then(|b| b.password)).await?;
         crate::accounts::delete_user(&state.db, &state.providers, caller.user.id).await?;
         state.cached.forget_user(caller.user.id);
         tracing::info!(user_id = caller.user.id, "account deleted");
+        state
+            .audit
+            .record(&origin, Entry::new(event::ACCOUNT_DELETED).user(caller.user.id));
         Ok(DeleteAccountResponse::Deleted)
     }
 

@@ -11,9 +11,10 @@ use serde::Deserialize;
 
 use super::{
     ApiTags, Body,
-    tokens::{EmptyReply, EmptyResponse, RefreshRequest, VerifyTokenRequest, verify_any},
+    tokens::{EmptyReply, EmptyResponse, RefreshRequest, VerifyTokenRequest, refresh_audited, verify_any},
 };
 use crate::{
+    audit::{Entry, Origin, event},
     error::{ApiError, code},
     login,
     ratelimit::{Action, ClientIp},
@@ -105,7 +106,7 @@ fn unable_to_log_in() -> ApiError {
 fn drf_jwt_error(e: TokenError) -> ApiError {
     match e {
         TokenError::Expired => ApiError::field(code::TOKEN_NOT_VALID, "non_field_errors", "Signature has expired."),
-        TokenError::Invalid | TokenError::WrongType | TokenError::Revoked => {
+        TokenError::Invalid | TokenError::WrongType | TokenError::Revoked | TokenError::ReuseDetected { .. } => {
             ApiError::field(code::TOKEN_NOT_VALID, "non_field_errors", "Error decoding signature.")
         }
         other => other.into(),
@@ -119,11 +120,12 @@ fn token_reply(token: String) -> TokenReply {
 async fn password_login(
     state: &AppState,
     client: ClientIp,
+    origin: Origin,
     body: CredentialsRequest,
 ) -> Result<Option<entity::user::Model>, ApiError> {
     let (login, password) = body.parts()?;
     state.limits.check(Action::Login, &client, Some(&login)).await?;
-    login::authenticate_password(state, &login, &password).await
+    login::authenticate_password(state, &origin, &login, &password).await
 }
 
 #[OpenApi(tag = "ApiTags::Tokens")]
@@ -136,9 +138,10 @@ impl CompatApi {
         &self,
         state: poem::web::Data<&AppState>,
         client: ClientIp,
+        origin: Origin,
         body: Body<CredentialsRequest>,
     ) -> Result<PairResponse, ApiError> {
-        let user = password_login(&state, client, body.into_inner())
+        let user = password_login(&state, client, origin, body.into_inner())
             .await?
             .ok_or_else(|| {
                 ApiError::unauthorized(
@@ -160,9 +163,10 @@ impl CompatApi {
     async fn refresh(
         &self,
         state: poem::web::Data<&AppState>,
+        origin: Origin,
         body: Body<RefreshRequest>,
     ) -> Result<SimpleRefreshReply, ApiError> {
-        let refreshed = state.tokens.refresh(&body.into_inner().refresh).await?;
+        let refreshed = refresh_audited(&state, &origin, &body.into_inner().refresh).await?;
         let refresh = refreshed.refresh.map(|(token, _)| token);
         Ok(SimpleRefreshReply::Ok(Json(SimpleRefreshResponse {
             access: refreshed.access,
@@ -192,9 +196,13 @@ impl CompatApi {
     async fn blacklist(
         &self,
         state: poem::web::Data<&AppState>,
+        origin: Origin,
         body: Body<RefreshRequest>,
     ) -> Result<EmptyReply, ApiError> {
-        state.tokens.blacklist(&body.into_inner().refresh).await?;
+        let user_id = state.tokens.blacklist(&body.into_inner().refresh).await?;
+        state
+            .audit
+            .record(&origin, Entry::new(event::LOGOUT).user(user_id).method("refresh"));
         Ok(EmptyReply::Ok(Json(EmptyResponse {})))
     }
 
@@ -206,9 +214,10 @@ impl CompatApi {
         &self,
         state: poem::web::Data<&AppState>,
         client: ClientIp,
+        origin: Origin,
         body: Body<CredentialsRequest>,
     ) -> Result<TokenReply, ApiError> {
-        let user = password_login(&state, client, body.into_inner())
+        let user = password_login(&state, client, origin, body.into_inner())
             .await?
             .ok_or_else(unable_to_log_in)?;
         Ok(token_reply(state.tokens.issue_drf_jwt(&user).await?))
@@ -273,9 +282,10 @@ impl CompatApi {
         &self,
         state: poem::web::Data<&AppState>,
         client: ClientIp,
+        origin: Origin,
         body: Body<CredentialsRequest>,
     ) -> Result<TokenReply, ApiError> {
-        let user = password_login(&state, client, body.into_inner())
+        let user = password_login(&state, client, origin, body.into_inner())
             .await?
             .ok_or_else(unable_to_log_in)?;
         Ok(token_reply(state.tokens.create_opaque(&user, false).await?))

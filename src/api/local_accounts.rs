@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     accounts,
+    audit::{Entry, Origin, event},
     config::EmailVerification,
     error::{ApiError, code},
     login,
@@ -106,6 +107,7 @@ impl LocalAccountsApi {
         state: poem::web::Data<&AppState>,
         req: &poem::Request,
         client: ClientIp,
+        origin: Origin,
         body: Body<LoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
         let body = body.into_inner();
@@ -118,7 +120,7 @@ impl LocalAccountsApi {
             )
         })?;
         state.limits.check(Action::Login, &client, Some(&name)).await?;
-        let user = login::authenticate_password(&state, &name, &SecretString::from(body.password))
+        let user = login::authenticate_password(&state, &origin, &name, &SecretString::from(body.password))
             .await?
             .ok_or_else(|| {
                 ApiError::field(
@@ -196,13 +198,16 @@ impl LocalAccountsApi {
     async fn verify_email(
         &self,
         state: poem::web::Data<&AppState>,
+        origin: Origin,
         body: Body<VerifyEmailRequest>,
     ) -> Result<DetailReply, ApiError> {
-        if accounts::confirm_email(&state, body.into_inner().key.trim()).await? {
-            Ok(super::tokens::detail("ok"))
-        } else {
-            Err(ApiError::not_found(code::NOT_FOUND, "Not found."))
-        }
+        let Some(user_id) = accounts::confirm_email(&state, body.into_inner().key.trim()).await? else {
+            return Err(ApiError::not_found(code::NOT_FOUND, "Not found."));
+        };
+        state
+            .audit
+            .record(&origin, Entry::new(event::EMAIL_CONFIRMED).user(user_id));
+        Ok(super::tokens::detail("ok"))
     }
 
     /// Send the confirmation mail again

@@ -2,12 +2,14 @@
 //! request authentication extractor.
 
 pub mod accounts;
+pub mod admin;
 mod auth;
 mod body;
 pub mod compat;
 mod cookies;
 pub mod local_accounts;
 pub mod meta;
+pub mod origin;
 pub mod password;
 pub mod social;
 pub mod social_accounts;
@@ -32,6 +34,10 @@ pub type Apis = (
     local_accounts::LocalAccountsApi,
     password::PasswordApi,
     meta::MetaApi,
+    admin::AdminUsersApi,
+    admin::AdminSitesApi,
+    admin::AdminKeysApi,
+    admin::AdminAuditApi,
 );
 
 pub fn apis() -> Apis {
@@ -44,6 +50,10 @@ pub fn apis() -> Apis {
         local_accounts::LocalAccountsApi,
         password::PasswordApi,
         meta::MetaApi,
+        admin::AdminUsersApi,
+        admin::AdminSitesApi,
+        admin::AdminKeysApi,
+        admin::AdminAuditApi,
     )
 }
 
@@ -57,6 +67,8 @@ pub enum ApiTags {
     Accounts,
     /// Health and readiness probes.
     Operations,
+    /// Staff only (`is_staff`): users, sites, social apps, signing keys, the audit trail.
+    Admin,
 }
 
 /// The user as dj-rest-auth's `UserDetailsSerializer` shows it.

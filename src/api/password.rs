@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     accounts,
+    audit::{Entry, Origin, event},
     error::{ApiError, code},
     ratelimit::{Action, ClientIp},
     state::AppState,
@@ -64,6 +65,7 @@ impl PasswordApi {
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
         client: ClientIp,
+        origin: Origin,
         body: Body<PasswordChangeRequest>,
     ) -> Result<DetailReply, ApiError> {
         let body = body.into_inner();
@@ -91,6 +93,11 @@ impl PasswordApi {
             accounts::NEW_PASSWORD_FIELDS,
         )?;
         accounts::set_password(&state, user.id, &SecretString::from(body.new_password1)).await?;
+        let what = match user.password.starts_with('!') {
+            true => event::PASSWORD_SET,
+            false => event::PASSWORD_CHANGED,
+        };
+        state.audit.record(&origin, Entry::new(what).user(user.id));
         Ok(detail("New password has been saved."))
     }
 
@@ -128,6 +135,7 @@ impl PasswordApi {
     async fn confirm(
         &self,
         state: poem::web::Data<&AppState>,
+        origin: Origin,
         body: Body<PasswordResetConfirmRequest>,
     ) -> Result<DetailReply, ApiError> {
         let body = body.into_inner();
@@ -137,16 +145,19 @@ impl PasswordApi {
             &[],
             accounts::NEW_PASSWORD_FIELDS,
         )?;
-        if !accounts::reset_password(
+        let reset = accounts::reset_password(
             &state,
             &body.uid,
             body.token.trim(),
             &SecretString::from(body.new_password1),
         )
-        .await?
-        {
+        .await?;
+        let Some(user_id) = reset else {
             return Err(ApiError::field(code::INVALID, "token", "Invalid value"));
-        }
+        };
+        state
+            .audit
+            .record(&origin, Entry::new(event::PASSWORD_RESET).user(user_id));
         Ok(detail("Password has been reset with the new password."))
     }
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{ApiTags, Body, UserResponse, current_site_id};
 use crate::{
+    audit::{Entry, Origin, event},
     error::{ApiError, code},
     login::{self, Credential},
     providers::CodeGrant,
@@ -194,11 +195,29 @@ impl SocialApi {
         req: &Request,
         /// Provider id: `kakao`.
         provider: Path<String>,
+        origin: Origin,
         body: Body<SocialLoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
         let credential = Credential::try_from(body.into_inner())?;
-        let site_id = current_site_id(&state, req).await?;
-        let (user, pair) = login::social_login(&state, site_id, &provider, credential).await?;
+        let attempt = Entry::new(event::LOGIN_SUCCEEDED)
+            .provider(&provider)
+            .method(credential.kind());
+        let signed_in = async {
+            let site_id = current_site_id(&state, req).await?;
+            login::social_login(&state, site_id, &provider, credential).await
+        };
+        let (user, pair) = match signed_in.await {
+            Ok(signed_in) => signed_in,
+            Err(e) => {
+                let failed = Entry {
+                    event: event::LOGIN_FAILED,
+                    ..attempt
+                };
+                state.audit.record(&origin, failed.outcome(e.code()));
+                return Err(e);
+            }
+        };
+        state.audit.record(&origin, attempt.user(user.id));
         Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
             req, &state, pair, user,
         ))))

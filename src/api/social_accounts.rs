@@ -17,6 +17,7 @@ use super::{
     tokens::{EmptyReply, EmptyResponse},
 };
 use crate::{
+    audit::{Entry, Origin, event},
     error::{ApiError, code},
     login::{self, Credential},
     ratelimit::ClientIp,
@@ -67,7 +68,12 @@ pub enum SocialAccountList {
 
 /// Checks `Authorization: KakaoAK <admin key>` against the admin key of an app trusting
 /// `app_id`, in constant time, then unlinks: the social account goes, the user's tokens die.
-async fn handle_unlink(state: &AppState, req: &Request, note: UnlinkNotification) -> Result<EmptyReply, ApiError> {
+async fn handle_unlink(
+    state: &AppState,
+    req: &Request,
+    origin: &Origin,
+    note: UnlinkNotification,
+) -> Result<EmptyReply, ApiError> {
     let unauthorized = || ApiError::unauthorized(code::NOT_AUTHENTICATED, "Invalid admin key.");
     let presented = req
         .headers()
@@ -88,6 +94,10 @@ async fn handle_unlink(state: &AppState, req: &Request, note: UnlinkNotification
         store::social::delete_account(&state.db, account.id).await?;
         state.cached.forget_account(&account.provider, &account.uid);
         state.tokens.revoke_user(account.user_id).await?;
+        let unlinked = Entry::new(event::ACCOUNT_UNLINKED)
+            .user(account.user_id)
+            .provider("kakao");
+        state.audit.record(origin, unlinked.method("provider_webhook"));
         tracing::info!(user_id = account.user_id, referrer_type = ?note.referrer_type, "kakao account unlinked by kakao");
     }
     Ok(EmptyReply::Ok(Json(EmptyResponse {})))
@@ -105,12 +115,17 @@ impl SocialAccountsApi {
         method = "post",
         operation_id = "connect_provider"
     )]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per extractor, as operations take them"
+    )]
     async fn connect(
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
         caller: CurrentUser,
         client: ClientIp,
+        origin: Origin,
         /// Provider id: `kakao`.
         provider: Path<String>,
         body: Body<ConnectRequest>,
@@ -118,6 +133,7 @@ impl SocialAccountsApi {
         let body = body.into_inner();
         caller.step_up(&state, &client, body.password).await?;
         let credential = Credential::try_from(body.credential)?;
+        let credential_kind = credential.kind();
         let site_id = current_site_id(&state, req).await?;
         let account = login::verify_credential(&state, site_id, &provider, credential).await?;
         match store::social::connect_account(&state.db, caller.user.id, &provider, &account).await {
@@ -129,6 +145,10 @@ impl SocialAccountsApi {
             }
             other => other?,
         }
+        let linked = Entry::new(event::ACCOUNT_LINKED)
+            .user(caller.user.id)
+            .provider(&provider);
+        state.audit.record(&origin, linked.method(credential_kind));
         let pair = state.tokens.start_session(&caller.user).await?;
         Ok(ConnectResponse::Ok(Json(TokenPairResponse::new(pair, caller.user))))
     }
@@ -177,6 +197,7 @@ impl SocialAccountsApi {
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
         client: ClientIp,
+        origin: Origin,
         id: Path<i32>,
         body: MaybeBody<CurrentPasswordRequest>,
     ) -> Result<EmptyReply, ApiError> {
@@ -196,6 +217,10 @@ impl SocialAccountsApi {
         store::social::delete_account(&state.db, *id).await?;
         if let Some(gone) = accounts.iter().find(|a| a.id == *id) {
             state.cached.forget_account(&gone.provider, &gone.uid);
+            let unlinked = Entry::new(event::ACCOUNT_UNLINKED)
+                .user(caller.user.id)
+                .provider(&gone.provider);
+            state.audit.record(&origin, unlinked.method("disconnect"));
         }
         Ok(EmptyReply::Ok(Json(EmptyResponse {})))
     }
@@ -216,13 +241,14 @@ impl SocialAccountsApi {
         app_id: Query<String>,
         user_id: Query<String>,
         referrer_type: Query<Option<String>>,
+        origin: Origin,
     ) -> Result<EmptyReply, ApiError> {
         let note = UnlinkNotification {
             app_id: app_id.0,
             user_id: user_id.0,
             referrer_type: referrer_type.0,
         };
-        handle_unlink(&state, req, note).await
+        handle_unlink(&state, req, &origin, note).await
     }
 
     /// Kakao unlink notification (webhook, POST form)
@@ -235,8 +261,9 @@ impl SocialAccountsApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
+        origin: Origin,
         body: Body<UnlinkNotification>,
     ) -> Result<EmptyReply, ApiError> {
-        handle_unlink(&state, req, body.into_inner()).await
+        handle_unlink(&state, req, &origin, body.into_inner()).await
     }
 }

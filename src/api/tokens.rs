@@ -6,9 +6,10 @@ use serde::Deserialize;
 
 use super::{ApiTags, Body, CurrentUser, MaybeBody, auth, cookies, social::rfc3339};
 use crate::{
+    audit::{Entry, Origin, event},
     error::{ApiError, code},
     state::AppState,
-    tokens::{TokenError, TokenType},
+    tokens::{Refreshed, TokenError, TokenType},
 };
 
 pub struct TokensApi;
@@ -147,6 +148,18 @@ pub(super) async fn verify_any(state: &AppState, token: &str) -> Result<(), ApiE
     Ok(())
 }
 
+/// A refresh; a replayed token's revoked session goes on the audit trail.
+pub(super) async fn refresh_audited(state: &AppState, origin: &Origin, token: &str) -> Result<Refreshed, ApiError> {
+    state.tokens.refresh(token).await.map_err(|e| {
+        if let TokenError::ReuseDetected { user_id } = e {
+            state
+                .audit
+                .record(origin, Entry::new(event::REFRESH_REUSE_DETECTED).user(user_id));
+        }
+        e.into()
+    })
+}
+
 fn logged_out() -> LogoutResponse {
     LogoutResponse::Ok(Json(DetailResponse {
         detail: "Successfully logged out.".into(),
@@ -179,6 +192,7 @@ impl TokensApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
+        origin: Origin,
         body: MaybeBody<CookieRefreshRequest>,
     ) -> Result<RefreshTokenResponse, ApiError> {
         let refresh = match body.0.and_then(|b| b.refresh) {
@@ -186,7 +200,7 @@ impl TokensApi {
             None => cookies::refresh_token(req, &state.settings)?
                 .ok_or_else(|| ApiError::field(code::INVALID, "refresh", "This field is required."))?,
         };
-        let refreshed = state.tokens.refresh(&refresh).await?;
+        let refreshed = refresh_audited(&state, &origin, &refresh).await?;
         let rotated = refreshed.refresh.as_ref().map(|(token, exp)| (token.as_str(), *exp));
         cookies::set_session(
             req,
@@ -210,6 +224,7 @@ impl TokensApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
+        origin: Origin,
         body: MaybeBody<LogoutRequest>,
     ) -> Result<LogoutResponse, ApiError> {
         let refresh = match body.0.and_then(|b| b.refresh) {
@@ -228,10 +243,14 @@ impl TokensApi {
             ));
         }
         if let Some(refresh) = refresh {
-            state.tokens.blacklist(&refresh).await?;
+            let user_id = state.tokens.blacklist(&refresh).await?;
+            state
+                .audit
+                .record(&origin, Entry::new(event::LOGOUT).user(user_id).method("refresh"));
         }
         if let Some(key) = opaque {
             state.tokens.delete_opaque(key).await?;
+            state.audit.record(&origin, Entry::new(event::LOGOUT).method("token"));
         }
         Ok(logged_out())
     }
@@ -245,8 +264,12 @@ impl TokensApi {
         &self,
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
+        origin: Origin,
     ) -> Result<LogoutResponse, ApiError> {
         state.tokens.revoke_user(caller.user.id).await?;
+        state
+            .audit
+            .record(&origin, Entry::new(event::LOGOUT_ALL).user(caller.user.id));
         Ok(logged_out())
     }
 

@@ -2,8 +2,12 @@
 
 use chrono::Utc;
 
-use super::{KeysCommand, connect_migrated};
-use crate::{config::Settings, store};
+use super::{KeysCommand, connect_migrated, record_cli};
+use crate::{
+    audit::{Entry, event},
+    config::Settings,
+    store,
+};
 
 pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -15,12 +19,24 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
     match command {
         KeysCommand::Rotate => {
             let kid = crate::tokens::rotate_signing_key(&db).await?;
+            record_cli(
+                &db,
+                settings,
+                Entry::new(event::KEY_ROTATED).detail(serde_json::json!({"kid": kid})),
+            )
+            .await?;
             println!("new signing key {kid}; running instances switch to it within {reload}");
         }
         KeysCommand::Revoke { kid } => {
             let replacement = crate::tokens::revoke_signing_key(&db, &kid)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot revoke {kid}: {e}"))?;
+            record_cli(
+                &db,
+                settings,
+                Entry::new(event::KEY_REVOKED).detail(serde_json::json!({"kid": kid})),
+            )
+            .await?;
             if let Some(new) = replacement {
                 println!("{kid} was signing: new signing key {new}");
             }

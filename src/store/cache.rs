@@ -71,6 +71,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         self.forgets.fetch_add(1, Ordering::SeqCst);
         self.entries.remove(key);
     }
+
+    fn forget_all(&self) {
+        self.forgets.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
+    }
 }
 
 /// The database behind the caches; cheap to clone (one per `AppState` and `Tokens`).
@@ -150,6 +155,12 @@ impl Cached {
         let site = sites::find_by_domain(&self.db, domain).await?.map(|s| s.id);
         self.sites.put(key, site, read_at, epoch);
         Ok(site)
+    }
+
+    /// Drops every copy of sites and social apps (an admin changed one).
+    pub fn forget_sites_and_apps(&self) {
+        self.sites.forget_all();
+        self.apps.forget_all();
     }
 
     /// `social::find_app_for_site`, cached.

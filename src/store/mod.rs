@@ -1,6 +1,8 @@
 //! Repository functions over sea-orm. Functions take `&impl ConnectionTrait` so they compose
 //! inside a transaction. Never imports `poem`.
 
+pub mod admin;
+pub mod audit;
 pub mod cache;
 pub mod checkpoint;
 pub mod keys;

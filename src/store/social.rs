@@ -113,6 +113,8 @@ pub async fn list_apps(db: &impl ConnectionTrait) -> Result<Vec<SocialApp>, Stor
 
 /// Inserts the app, or updates the one with the same provider and client id, and sets its sites.
 pub async fn upsert_app(db: &DatabaseConnection, app: NewSocialApp) -> Result<SocialApp, StoreError> {
+    // A read-then-write transaction: on SQLite it must not race another writer for the lock.
+    let _turn = super::write_turn(db).await;
     let txn = db.begin().await?;
     for site_id in &app.sites {
         super::sites::get(&txn, *site_id).await?;

@@ -27,6 +27,9 @@ pub enum TokenError {
     /// Blacklisted: logged out, spent by rotation, or revoked with its family or user.
     #[error("token is blacklisted")]
     Revoked,
+    /// A spent refresh token replayed after the grace interval: its session is now revoked.
+    #[error("refresh token reused; session revoked")]
+    ReuseDetected { user_id: i32 },
     /// The token's user was deleted since.
     #[error("user not found")]
     UserGone,

@@ -202,7 +202,7 @@ impl Tokens {
         if now > at(rotated_at, self.reuse_grace) {
             self.revoke_session(&row.family, row.user_id).await?;
             tracing::warn!(user_id = row.user_id, jti = %row.jti, "spent refresh token replayed: session revoked");
-            return Err(TokenError::Revoked);
+            return Err(TokenError::ReuseDetected { user_id: row.user_id });
         }
         // Within the grace interval a client's retry gets the very token the first call got:
         // same claims, same key, so the same signature (Ed25519 and HMAC are deterministic).

@@ -1,0 +1,237 @@
+//! Admin: users (list, search, detail with linked accounts, disable/enable, revoke sessions, delete).
+
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use super::{DoneResponse, paging, record, staff};
+use crate::{
+    api::{ApiTags, CurrentUser, social::rfc3339},
+    audit::{Entry, Origin, event},
+    error::ApiError,
+    state::AppState,
+    store,
+};
+
+pub struct AdminUsersApi;
+
+/// A user as the admin sees it (never the password hash).
+#[derive(Debug, Object)]
+pub struct AdminUserResponse {
+    pub pk: i32,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub has_password: bool,
+    pub date_joined: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub last_login: Option<String>,
+}
+
+impl From<entity::user::Model> for AdminUserResponse {
+    fn from(u: entity::user::Model) -> Self {
+        Self {
+            pk: u.id,
+            has_password: !u.password.starts_with('!'),
+            username: u.username,
+            email: u.email,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            is_active: u.is_active,
+            is_staff: u.is_staff,
+            date_joined: rfc3339(u.date_joined),
+            last_login: u.last_login.map(rfc3339),
+        }
+    }
+}
+
+/// One page of users.
+#[derive(Debug, Object)]
+pub struct AdminUserPageResponse {
+    /// How many users match in all.
+    pub count: u64,
+    pub results: Vec<AdminUserResponse>,
+}
+
+/// A provider account linked to a user.
+#[derive(Debug, Object)]
+pub struct AdminLinkedAccountResponse {
+    pub id: i32,
+    pub provider: String,
+    pub uid: String,
+    pub last_login: String,
+    pub date_joined: String,
+}
+
+#[derive(Debug, Object)]
+pub struct AdminUserDetailResponse {
+    pub user: AdminUserResponse,
+    pub social_accounts: Vec<AdminLinkedAccountResponse>,
+}
+
+#[derive(ApiResponse)]
+pub enum AdminUserPageReply {
+    #[oai(status = 200)]
+    Ok(Json<AdminUserPageResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum AdminUserDetailReply {
+    #[oai(status = 200)]
+    Ok(Json<AdminUserDetailResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum AdminDoneReply {
+    #[oai(status = 200)]
+    Ok(Json<DoneResponse>),
+}
+
+fn done(detail: &str) -> AdminDoneReply {
+    AdminDoneReply::Ok(Json(DoneResponse { detail: detail.into() }))
+}
+
+async fn set_active(state: &AppState, origin: &Origin, admin: i32, id: i32, active: bool) -> Result<(), ApiError> {
+    store::users::get(&state.db, id).await?;
+    store::users::set_active(&state.db, id, active).await?;
+    if active {
+        state.cached.forget_user(id);
+    } else {
+        state.tokens.revoke_user(id).await?;
+    }
+    let what = if active {
+        event::USER_ENABLED
+    } else {
+        event::USER_DISABLED
+    };
+    record(state, origin, admin, Entry::new(what).user(id));
+    Ok(())
+}
+
+#[OpenApi(tag = "ApiTags::Admin", prefix_path = "/admin/api")]
+impl AdminUsersApi {
+    /// List users
+    ///
+    /// Paged by id; `search` matches a part of the username or email (any case), or exactly a
+    /// provider uid (a Kakao user id).
+    #[oai(path = "/users/", method = "get", operation_id = "admin_list_users")]
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        search: Query<Option<String>>,
+        page: Query<Option<u64>>,
+        page_size: Query<Option<u64>>,
+    ) -> Result<AdminUserPageReply, ApiError> {
+        staff(&caller)?;
+        let (page, size) = paging(page.0, page_size.0);
+        let (users, count) = store::admin::page_users(&state.db, search.0.as_deref(), page, size).await?;
+        Ok(AdminUserPageReply::Ok(Json(AdminUserPageResponse {
+            count,
+            results: users.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// A user with its linked provider accounts
+    #[oai(path = "/users/:id/", method = "get", operation_id = "admin_get_user")]
+    async fn detail(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        id: Path<i32>,
+    ) -> Result<AdminUserDetailReply, ApiError> {
+        staff(&caller)?;
+        let user = store::users::get(&state.db, *id).await?;
+        let accounts = store::social::list_accounts(&state.db, *id).await?;
+        Ok(AdminUserDetailReply::Ok(Json(AdminUserDetailResponse {
+            user: user.into(),
+            social_accounts: accounts
+                .into_iter()
+                .map(|a| AdminLinkedAccountResponse {
+                    id: a.id,
+                    provider: a.provider,
+                    uid: a.uid,
+                    last_login: rfc3339(a.last_login),
+                    date_joined: rfc3339(a.date_joined),
+                })
+                .collect(),
+        })))
+    }
+
+    /// Disable a user
+    ///
+    /// As `authbridge user disable`: sign-ins are refused and every token of the user dies.
+    #[oai(path = "/users/:id/disable/", method = "post", operation_id = "admin_disable_user")]
+    async fn disable(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        origin: Origin,
+        id: Path<i32>,
+    ) -> Result<AdminDoneReply, ApiError> {
+        let admin = staff(&caller)?;
+        set_active(&state, &origin, admin, *id, false).await?;
+        Ok(done("User disabled; every token revoked."))
+    }
+
+    /// Enable a user
+    #[oai(path = "/users/:id/enable/", method = "post", operation_id = "admin_enable_user")]
+    async fn enable(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        origin: Origin,
+        id: Path<i32>,
+    ) -> Result<AdminDoneReply, ApiError> {
+        let admin = staff(&caller)?;
+        set_active(&state, &origin, admin, *id, true).await?;
+        Ok(done("User enabled."))
+    }
+
+    /// Revoke every session of a user
+    ///
+    /// As the user's own logout everywhere: every token and opaque key dies at once.
+    #[oai(
+        path = "/users/:id/revoke-sessions/",
+        method = "post",
+        operation_id = "admin_revoke_user_sessions"
+    )]
+    async fn revoke_sessions(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        origin: Origin,
+        id: Path<i32>,
+    ) -> Result<AdminDoneReply, ApiError> {
+        let admin = staff(&caller)?;
+        store::users::get(&state.db, *id).await?;
+        state.tokens.revoke_user(*id).await?;
+        record(&state, &origin, admin, Entry::new(event::SESSIONS_REVOKED).user(*id));
+        Ok(done("Every session revoked."))
+    }
+
+    /// Delete a user
+    ///
+    /// As the user's own deletion: each linked account is first unlinked at its provider; if a
+    /// provider cannot be reached → 502 and nothing is deleted.
+    #[oai(path = "/users/:id/", method = "delete", operation_id = "admin_delete_user")]
+    async fn delete(
+        &self,
+        state: poem::web::Data<&AppState>,
+        caller: CurrentUser,
+        origin: Origin,
+        id: Path<i32>,
+    ) -> Result<AdminDoneReply, ApiError> {
+        let admin = staff(&caller)?;
+        store::users::get(&state.db, *id).await?;
+        crate::accounts::delete_user(&state.db, &state.providers, *id).await?;
+        state.cached.forget_user(*id);
+        record(&state, &origin, admin, Entry::new(event::ACCOUNT_DELETED).user(*id));
+        Ok(done("User deleted and unlinked at its providers."))
+    }
+}

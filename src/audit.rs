@@ -1,0 +1,186 @@
+//! The audit trail: security events recorded off the request's critical path. `record` only
+//! queues (a bounded channel, never waiting); one task writes what is queued in batches. A full
+//! queue drops the event with a warning rather than slow sign-ins down. Never put a secret in an
+//! event: ids, codes and names of things only.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use chrono::Utc;
+use entity::audit_event;
+use sea_orm::{DatabaseConnection, Set};
+use tokio::sync::mpsc;
+
+use crate::store;
+
+/// Event names, stable: operators filter on them.
+pub mod event {
+    pub const LOGIN_SUCCEEDED: &str = "login.succeeded";
+    pub const LOGIN_FAILED: &str = "login.failed";
+    pub const REFRESH_REUSE_DETECTED: &str = "refresh.reuse_detected";
+    pub const LOGOUT: &str = "logout";
+    pub const LOGOUT_ALL: &str = "logout_all";
+    pub const PASSWORD_CHANGED: &str = "password.changed";
+    pub const PASSWORD_SET: &str = "password.set";
+    pub const PASSWORD_RESET: &str = "password.reset";
+    pub const EMAIL_CONFIRMED: &str = "email.confirmed";
+    pub const ACCOUNT_LINKED: &str = "account.linked";
+    pub const ACCOUNT_UNLINKED: &str = "account.unlinked";
+    pub const ACCOUNT_DELETED: &str = "account.deleted";
+    pub const USER_DISABLED: &str = "user.disabled";
+    pub const USER_ENABLED: &str = "user.enabled";
+    pub const SESSIONS_REVOKED: &str = "sessions.revoked";
+    pub const KEY_ROTATED: &str = "key.rotated";
+    pub const KEY_REVOKED: &str = "key.revoked";
+    pub const SITE_SAVED: &str = "site.saved";
+    pub const SITE_DELETED: &str = "site.deleted";
+    pub const SOCIAL_APP_SAVED: &str = "socialapp.saved";
+    pub const SOCIAL_APP_DELETED: &str = "socialapp.deleted";
+}
+
+/// Where a request came from, as far as the trail cares.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// One event. Build with `Entry::new(event::…)` and the `with_*` setters.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    pub event: &'static str,
+    pub user_id: Option<i32>,
+    pub actor_id: Option<i32>,
+    pub provider: Option<String>,
+    pub method: Option<String>,
+    pub outcome: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+impl Entry {
+    pub fn new(event: &'static str) -> Self {
+        Self {
+            event,
+            ..Self::default()
+        }
+    }
+
+    pub fn user(mut self, user_id: i32) -> Self {
+        self.user_id = Some(user_id);
+        self
+    }
+
+    pub fn actor(mut self, actor_id: i32) -> Self {
+        self.actor_id = Some(actor_id);
+        self
+    }
+
+    pub fn provider(mut self, provider: &str) -> Self {
+        self.provider = Some(provider.to_owned());
+        self
+    }
+
+    pub fn method(mut self, method: &str) -> Self {
+        self.method = Some(method.to_owned());
+        self
+    }
+
+    pub fn outcome(mut self, outcome: &str) -> Self {
+        self.outcome = Some(outcome.to_owned());
+        self
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// Most events one insert writes.
+const BATCH: usize = 256;
+/// Events waiting beyond this are dropped (and counted).
+const QUEUE: usize = 10_000;
+
+/// The queue in front of the audit writer; cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    queue: Option<mpsc::Sender<audit_event::ActiveModel>>,
+    dropped: Arc<AtomicU64>,
+}
+
+fn cut(value: Option<String>, max: usize) -> Option<String> {
+    value.map(|v| v.chars().take(max).collect())
+}
+
+impl Audit {
+    /// Starts the writer on `db`; needs a Tokio runtime.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (queue, rows) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(db, rows));
+        Self {
+            queue: Some(queue),
+            dropped: Arc::default(),
+        }
+    }
+
+    /// A trail that records nothing (`audit_enabled = false`).
+    pub fn off() -> Self {
+        Self {
+            queue: None,
+            dropped: Arc::default(),
+        }
+    }
+
+    /// Queues `entry`; never waits.
+    pub fn record(&self, origin: &Origin, entry: Entry) {
+        let Some(queue) = &self.queue else { return };
+        if queue.try_send(row(origin, entry)).is_err()
+            && self.dropped.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000)
+        {
+            tracing::warn!(
+                dropped = self.dropped.load(Ordering::Relaxed),
+                "audit queue full: events dropped"
+            );
+        }
+    }
+}
+
+/// The row of an event; the CLI writes it at once (`store::audit::insert_many`).
+pub fn row(origin: &Origin, entry: Entry) -> audit_event::ActiveModel {
+    audit_event::ActiveModel {
+        at: Set(Utc::now()),
+        event: Set(entry.event.to_owned()),
+        user_id: Set(entry.user_id),
+        actor_id: Set(entry.actor_id),
+        provider: Set(cut(entry.provider, 32)),
+        method: Set(cut(entry.method, 32)),
+        outcome: Set(cut(entry.outcome, 64)),
+        client_ip: Set(origin.client_ip.clone()),
+        user_agent: Set(cut(origin.user_agent.clone(), 255)),
+        request_id: Set(origin.request_id.clone()),
+        detail: Set(entry.detail.map(|d| d.to_string())),
+        ..Default::default()
+    }
+}
+
+async fn write_batches(db: DatabaseConnection, mut rows: mpsc::Receiver<audit_event::ActiveModel>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rows.recv_many(&mut batch, BATCH).await > 0 {
+        let count = batch.len();
+        // SQLite has one writer: queue behind the hot write paths rather than race them.
+        let _turn = store::write_turn(&db).await;
+        // One retry: a busy database (SQLite's one writer) usually frees up at once.
+        let mut result = store::audit::insert_many(&db, batch.clone()).await;
+        if result.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            result = store::audit::insert_many(&db, batch.clone()).await;
+        }
+        if let Err(e) = result {
+            tracing::warn!(error = %e, count, "audit events could not be written");
+        }
+        batch.clear();
+    }
+}

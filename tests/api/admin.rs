@@ -1,0 +1,372 @@
+//! The admin API for staff users, and the audit trail it reads (issue 23).
+
+use std::time::Duration;
+
+use entity::user;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde_json::{Value, json};
+
+use crate::{
+    fake_kakao::full_user,
+    helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app, spawn_app_with},
+};
+
+on_every_backend!(staff_manage_users_and_every_action_lands_on_the_audit_trail);
+
+/// A staff user signed in; returns its access token and pk.
+async fn staff_session(app: &TestApp) -> (String, i32) {
+    let admin = app.create_local_user("root", "", "a-long-horse-battery").await;
+    let mut row: user::ActiveModel = admin.clone().into();
+    row.is_staff = Set(true);
+    row.update(&app.db).await.unwrap();
+    let pair: Value = app
+        .obtain_pair("root", "a-long-horse-battery", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    (pair["access"].as_str().unwrap().to_owned(), admin.id)
+}
+
+async fn admin_get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
+    app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap()
+}
+
+async fn admin_post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The audit events matching `query`, once `wanted` of them are there (events are written in
+/// batches a moment after they happen).
+pub async fn audit_events(app: &TestApp, token: &str, query: &str, wanted: usize) -> Vec<Value> {
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        let page: Value = admin_get(app, token, &format!("/admin/api/audit/?{query}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        events = page["results"].as_array().cloned().unwrap_or_default();
+        if events.len() >= wanted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    events
+}
+
+async fn staff_manage_users_and_every_action_lands_on_the_audit_trail(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (admin, admin_id) = staff_session(&app).await;
+    app.kakao
+        .accepts_token("kim-token", full_user(9001, "kim@example.com", true, true));
+    let login = app
+        .client
+        .post(app.url("/accounts/rest-auth/kakao/"))
+        .header("x-request-id", "req-kim-1")
+        .header("user-agent", "KakaoTalk-app/1.0")
+        .json(&json!({"access_token": "kim-token"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().await.unwrap();
+    let kim = login["user"]["pk"].as_i64().unwrap();
+
+    // Not staff, not signed in.
+    let access = login["access"].as_str().unwrap();
+    assert_error(
+        admin_get(&app, access, "/admin/api/users/").await,
+        403,
+        "permission_denied",
+    )
+    .await;
+    assert_error(app.get("/admin/api/users/").await, 401, "not_authenticated").await;
+
+    let all: Value = admin_get(&app, &admin, "/admin/api/users/?page_size=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["count"], 2);
+    assert_eq!(all["results"].as_array().unwrap().len(), 1);
+    for search in ["KIM@EXAMPLE", "9001"] {
+        let found: Value = admin_get(&app, &admin, &format!("/admin/api/users/?search={search}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(found["count"], 1, "search {search}: {found}");
+        assert_eq!(found["results"][0]["pk"], kim);
+    }
+    let detail: Value = admin_get(&app, &admin, &format!("/admin/api/users/{kim}/"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["social_accounts"][0]["uid"], "9001");
+    assert!(!detail.to_string().contains("password\":\""), "no hash: {detail}");
+
+    let disabled = admin_post(&app, &admin, &format!("/admin/api/users/{kim}/disable/"), json!({})).await;
+    assert_eq!(disabled.status(), 200);
+    assert_eq!(app.get_user("Bearer", access).await.status(), 401);
+    assert_error(
+        app.refresh(login["refresh"].as_str().unwrap()).await,
+        401,
+        "token_not_valid",
+    )
+    .await;
+    let enabled = admin_post(&app, &admin, &format!("/admin/api/users/{kim}/enable/"), json!({})).await;
+    assert_eq!(enabled.status(), 200);
+    let again = app.post_kakao_login(&json!({"access_token": "kim-token"})).await;
+    assert_eq!(again.status(), 200, "signs in again once enabled");
+    let again: Value = again.json().await.unwrap();
+    let revoked = admin_post(
+        &app,
+        &admin,
+        &format!("/admin/api/users/{kim}/revoke-sessions/"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        app.get_user("Bearer", again["access"].as_str().unwrap()).await.status(),
+        401
+    );
+
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/admin/api/users/{kim}/")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(app.kakao.unlinked(), ["9001"], "unlinked at Kakao first");
+    assert!(
+        user::Entity::find_by_id(kim as i32)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let trail = audit_events(&app, &admin, &format!("user={kim}"), 6).await;
+    let names: Vec<&str> = trail.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for wanted in [
+        "login.succeeded",
+        "user.disabled",
+        "user.enabled",
+        "sessions.revoked",
+        "account.deleted",
+    ] {
+        assert!(names.contains(&wanted), "{wanted} in {names:?}");
+    }
+    let first_login = trail.iter().rfind(|e| e["event"] == "login.succeeded").unwrap();
+    assert_eq!(first_login["provider"], "kakao");
+    assert_eq!(first_login["method"], "access_token");
+    assert_eq!(first_login["request_id"], "req-kim-1");
+    assert_eq!(first_login["user_agent"], "KakaoTalk-app/1.0");
+    assert_eq!(first_login["client_ip"], "127.0.0.1");
+    let disabling = trail.iter().find(|e| e["event"] == "user.disabled").unwrap();
+    assert_eq!(disabling["actor_id"], admin_id);
+    assert_eq!(disabling["method"], "admin_api");
+    let page: Value = admin_get(
+        &app,
+        &admin,
+        &format!("/admin/api/audit/?user={kim}&event=user.enabled"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(page["count"], 1);
+}
+
+#[tokio::test]
+async fn security_events_are_on_the_trail_without_secrets() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (admin, _) = staff_session(&app).await;
+    let ann = app.create_local_user("ann", "", "ann-secret-phrase-1").await;
+    assert_eq!(app.obtain_pair("ann", "a-wrong-guess-here", None).await.status(), 401);
+    let pair: Value = app
+        .obtain_pair("ann", "ann-secret-phrase-1", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = pair["access"].as_str().unwrap();
+    let change = json!({"old_password": "ann-secret-phrase-1", "new_password1": "ann-new-phrase-22", "new_password2": "ann-new-phrase-22"});
+    assert_eq!(
+        admin_post(&app, access, "/rest-auth/password/change/", change)
+            .await
+            .status(),
+        200
+    );
+    let pair: Value = app
+        .obtain_pair("ann", "ann-new-phrase-22", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(app.logout(pair["refresh"].as_str().unwrap()).await.status(), 200);
+
+    let trail = audit_events(&app, &admin, &format!("user={}", ann.id), 5).await;
+    let names: Vec<&str> = trail.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "logout",
+            "login.succeeded",
+            "password.changed",
+            "login.succeeded",
+            "login.failed"
+        ],
+        "newest first"
+    );
+    let failed = &trail[4];
+    assert_eq!(failed["outcome"], "invalid_credentials");
+    assert_eq!(failed["method"], "password");
+    let text = serde_json::to_string(&trail).unwrap();
+    for secret in ["ann-secret-phrase-1", "a-wrong-guess-here", "ann-new-phrase-22", access] {
+        assert!(!text.contains(secret), "no secret on the trail");
+    }
+}
+
+#[tokio::test]
+async fn sites_social_apps_and_signing_keys_through_the_admin_api() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (admin, _) = staff_session(&app).await;
+
+    let site: Value = admin_post(
+        &app,
+        &admin,
+        "/admin/api/sites/",
+        json!({"domain": "Shop.Example.org", "name": "Shop"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(site["domain"], "shop.example.org");
+    let taken = admin_post(
+        &app,
+        &admin,
+        "/admin/api/sites/",
+        json!({"domain": "shop.example.org", "name": "x"}),
+    )
+    .await;
+    assert_error(taken, 400, "invalid").await;
+    let default_site = app
+        .client
+        .delete(app.url("/admin/api/sites/1/"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_error(default_site, 400, "invalid").await;
+
+    let saved = admin_post(
+        &app,
+        &admin,
+        "/admin/api/socialapps/",
+        json!({"provider": "kakao", "name": "Shop app", "client_id": "shop-rest-key", "secret": "TOP-SECRET-VALUE",
+               "admin_key": "ADMIN-SECRET-VALUE", "app_ids": ["777"], "sites": [site["id"]]}),
+    )
+    .await;
+    assert_eq!(saved.status(), 200);
+    let listed = admin_get(&app, &admin, "/admin/api/socialapps/")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listed.contains("shop-rest-key") && listed.contains("\"has_secret\":true"),
+        "{listed}"
+    );
+    assert!(!listed.contains("SECRET-VALUE"), "secrets are write-only: {listed}");
+
+    let old = app.login_new_kakao_user(9101).await;
+    let rotated: Value = admin_post(&app, &admin, "/admin/api/keys/rotate/", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new = app.login_new_kakao_user(9102).await;
+    let header = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    assert_eq!(
+        header(new["access"].as_str().unwrap()),
+        rotated["signing_kid"].as_str().unwrap()
+    );
+    let old_kid = header(old["access"].as_str().unwrap());
+    assert_eq!(
+        app.get_user("Bearer", old["access"].as_str().unwrap()).await.status(),
+        200,
+        "retired keys verify"
+    );
+
+    let revoked = admin_post(&app, &admin, &format!("/admin/api/keys/{old_kid}/revoke/"), json!({})).await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        app.get_user("Bearer", old["access"].as_str().unwrap()).await.status(),
+        401,
+        "at once here"
+    );
+    assert_eq!(
+        app.get_user("Bearer", new["access"].as_str().unwrap()).await.status(),
+        200
+    );
+    // The staff session was signed by the revoked key too: sign in again.
+    assert_eq!(admin_get(&app, &admin, "/admin/api/keys/").await.status(), 401);
+    let pair: Value = app
+        .obtain_pair("root", "a-long-horse-battery", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let admin = pair["access"].as_str().unwrap().to_owned();
+    let keys: Value = admin_get(&app, &admin, "/admin/api/keys/").await.json().await.unwrap();
+    let state_of = |kid: &str| keys.as_array().unwrap().iter().find(|k| k["kid"] == kid).unwrap()["state"].clone();
+    assert_eq!(state_of(&old_kid), "revoked");
+    assert_eq!(state_of(rotated["signing_kid"].as_str().unwrap()), "signing");
+    let unknown = admin_post(&app, &admin, "/admin/api/keys/nope/revoke/", json!({})).await;
+    assert_error(unknown, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn audit_events_older_than_the_retention_are_purged() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.audit_retention = Duration::from_secs(3600);
+        s.maintenance_interval = Duration::from_millis(200);
+    })
+    .await;
+    let (admin, _) = staff_session(&app).await;
+    let old = entity::audit_event::ActiveModel {
+        at: Set(chrono::Utc::now() - chrono::Duration::days(2)),
+        event: Set("login.succeeded".into()),
+        ..Default::default()
+    };
+    old.insert(&app.db).await.unwrap();
+    let mut remaining = 1;
+    for _ in 0..50 {
+        let until =
+            (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let page: Value = admin_get(&app, &admin, &format!("/admin/api/audit/?until={until}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        remaining = page["count"].as_u64().unwrap();
+        if remaining == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(remaining, 0, "the two-day-old event is purged");
+}
