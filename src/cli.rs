@@ -394,6 +394,7 @@ async fn tokens_for(db: &sea_orm::DatabaseConnection, settings: &Settings) -> an
         db.clone(),
         crate::store::cache::Cached::new(db.clone(), settings.cache_ttl),
         settings,
+        &crate::metrics::Metrics::default(),
     ))
 }
 

@@ -153,6 +153,22 @@ impl ApiError {
         Self::NotFound(body(code, detail))
     }
 
+    /// The body's machine code (`token_not_valid`, `throttled`…).
+    pub fn code(&self) -> &str {
+        match self {
+            Self::BadRequest(Json(b)) => &b.code,
+            Self::Unauthorized(Json(b), _)
+            | Self::TooManyRequests(Json(b), _)
+            | Self::Forbidden(Json(b))
+            | Self::NotFound(Json(b))
+            | Self::PayloadTooLarge(Json(b))
+            | Self::Internal(Json(b))
+            | Self::BadGateway(Json(b))
+            | Self::Unavailable(Json(b))
+            | Self::GatewayTimeout(Json(b)) => &b.code,
+        }
+    }
+
     /// Logs the cause once with a short id and returns only the id to the client.
     pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
         let error_id = &uuid::Uuid::new_v4().simple().to_string()[..12];
@@ -268,6 +284,16 @@ pub async fn render_poem_error(err: poem::Error) -> Response {
     if err.is_from_response() {
         return err.into_response();
     }
+    // The operation that refused the request, kept for the metrics' route label.
+    let operation = err.data::<poem_openapi::OperationId>().cloned();
+    let mut response = render(err);
+    if let Some(operation) = operation {
+        response.extensions_mut().insert(operation);
+    }
+    response
+}
+
+fn render(err: poem::Error) -> Response {
     let status = err.status();
     let api_error = match status {
         StatusCode::NOT_FOUND => ApiError::not_found(code::NOT_FOUND, "Not found."),

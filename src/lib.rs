@@ -8,6 +8,7 @@ pub mod error;
 pub mod import;
 pub mod login;
 pub mod mail;
+pub mod metrics;
 pub mod password;
 pub mod password_rules;
 pub mod providers;

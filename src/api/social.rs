@@ -196,13 +196,25 @@ impl SocialApi {
         provider: Path<String>,
         body: Body<SocialLoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
-        let credential = Credential::try_from(body.into_inner())?;
-        let site_id = current_site_id(&state, req).await?;
-        let (user, pair) = login::social_login(&state, site_id, &provider, credential).await?;
-        Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
-            req, &state, pair, user,
-        ))))
+        let result = login_with(&state, req, &provider, body).await;
+        let provider = state.providers.get(&provider).map_or("unknown", |p| p.id());
+        super::count_login(&state, provider, &result);
+        result
     }
+}
+
+async fn login_with(
+    state: &AppState,
+    req: &Request,
+    provider: &str,
+    body: Body<SocialLoginRequest>,
+) -> Result<LoginResponse, ApiError> {
+    let credential = Credential::try_from(body.into_inner())?;
+    let site_id = current_site_id(state, req).await?;
+    let (user, pair) = login::social_login(state, site_id, provider, credential).await?;
+    Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
+        req, state, pair, user,
+    ))))
 }
 
 impl poem_openapi::types::Example for TokenPairResponse {

@@ -5,7 +5,10 @@
 use chrono::{DateTime, Utc};
 
 use super::{Claims, TokenError, TokenType, Tokens, jwt::at};
-use crate::store::{self, token_writer::Successor, tokens::NewRefresh};
+use crate::{
+    metrics::RefreshResult,
+    store::{self, token_writer::Successor, tokens::NewRefresh},
+};
 
 /// A freshly issued access + refresh pair.
 pub struct IssuedPair {
@@ -108,6 +111,7 @@ impl Tokens {
         if self.rotate_refresh
             && let Some(refreshed) = self.rotate_live(&claims).await?
         {
+            self.metrics.refresh(RefreshResult::Rotated);
             return Ok(refreshed);
         }
         let mut row = self.row_of(&claims).await?;
@@ -118,6 +122,7 @@ impl Tokens {
         let now = Utc::now();
         let (access, access_expiration) = self.issue_access_with(self.claims(row.user_id, TokenType::Access, now))?;
         if !self.rotate_refresh {
+            self.metrics.refresh(RefreshResult::NotRotated);
             return Ok(Refreshed {
                 access,
                 access_expiration,
@@ -134,6 +139,7 @@ impl Tokens {
             };
             if self.writer.rotate(&row.jti, stored).await?.is_some() {
                 let refresh = Some((self.sign(&successor)?, timestamp(successor.exp)));
+                self.metrics.refresh(RefreshResult::Rotated);
                 return Ok(Refreshed {
                     access,
                     access_expiration,
@@ -152,6 +158,7 @@ impl Tokens {
         if now > at(rotated_at, self.reuse_grace) {
             let revoked = store::tokens::revoke_family(&self.db, &row.family, now).await?;
             tracing::warn!(user_id = row.user_id, jti = %row.jti, revoked, "spent refresh token replayed: family revoked");
+            self.metrics.refresh(RefreshResult::ReuseRevoked);
             return Err(TokenError::Revoked);
         }
         // Within the grace interval a client's retry gets the very token the first call got:
@@ -166,6 +173,7 @@ impl Tokens {
         claims.jti = successor.jti;
         claims.exp = successor.expires_at.timestamp();
         let refresh = Some((self.sign(&claims)?, successor.expires_at));
+        self.metrics.refresh(RefreshResult::GraceReplay);
         Ok(Refreshed {
             access,
             access_expiration,
