@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::{
     api,
+    browser::Browser,
     config::Settings,
     error::render_poem_error,
     metrics::{self, Metrics, PoolStats},
@@ -199,6 +200,7 @@ pub fn route(state: AppState) -> impl Endpoint {
     .catch_all_error(render_poem_error)
     .with(Edge {
         metrics: state.metrics.clone(),
+        browser: Arc::new(Browser::from_settings(&state.settings)),
     })
     .data(state)
 }
@@ -276,9 +278,11 @@ impl PanicHandler for PanicToJson {
 
 /// The outermost layer, one for what every request needs (each layer is a future and a move of
 /// the request): a span with a request id, echoed in `x-request-id`; Django's trailing slash
-/// trimmed; `Allow` on a 405; the request counted in the metrics by its route template.
+/// trimmed; `Allow` on a 405; CORS and the security headers; the request counted in the metrics
+/// by its route template.
 struct Edge {
     metrics: Metrics,
+    browser: Arc<Browser>,
 }
 
 impl<E: Endpoint> poem::Middleware<E> for Edge {
@@ -288,6 +292,7 @@ impl<E: Endpoint> poem::Middleware<E> for Edge {
         EdgeEndpoint {
             inner,
             metrics: self.metrics.clone(),
+            browser: self.browser.clone(),
         }
     }
 }
@@ -295,6 +300,7 @@ impl<E: Endpoint> poem::Middleware<E> for Edge {
 struct EdgeEndpoint<E> {
     inner: E,
     metrics: Metrics,
+    browser: Arc<Browser>,
 }
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
@@ -311,9 +317,13 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let started = Instant::now();
         let uri = req.uri().clone(); // shares the buffer: no copy per request
         let method = req.method().clone();
+        let origin = self.browser.origin(&req);
         trim_trailing_slash(&mut req);
         async move {
-            let mut response = self.inner.call(req).await.map(IntoResponse::into_response)?;
+            let mut response = match self.browser.preflight(&req, &origin) {
+                Some(preflight) => preflight,
+                None => self.inner.call(req).await.map(IntoResponse::into_response)?,
+            };
             // RFC 9110 15.5.6: a 405 lists what is allowed.
             if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
                 && let Some(allow) = api::spec::allowed_methods(uri.path()).and_then(|a| HeaderValue::from_str(a).ok())
@@ -331,12 +341,13 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                     .extensions()
                     .get::<poem_openapi::OperationId>()
                     .and_then(|id| api::spec::route_of(id.0))
-                    .unwrap_or_else(|| fixed_route(uri.path()));
+                    .unwrap_or_else(|| fixed_route(&method, uri.path()));
                 self.metrics.http_request(route, &method, response.status(), elapsed);
             }
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert("x-request-id", value);
             }
+            self.browser.finish(&origin, &mut response);
             Ok(response)
         }
         .instrument(span)
@@ -346,8 +357,9 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
 
 /// The metrics label of a request no operation answered: a fixed path, or `unmatched` (never
 /// the raw path, which a client picks).
-fn fixed_route(path: &str) -> &'static str {
+fn fixed_route(method: &poem::http::Method, path: &str) -> &'static str {
     match path {
+        _ if method == poem::http::Method::OPTIONS => "cors_preflight",
         "/docs" => "/docs",
         "/openapi.json" => "/openapi.json",
         "/metrics" => "/metrics",

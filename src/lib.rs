@@ -1,6 +1,7 @@
 pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod browser;
 pub mod cli;
 pub mod config;
 pub mod emulator;

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod bad_input;
+mod browser;
 mod cli;
 mod compat;
 mod cookie_mode;
