@@ -156,15 +156,20 @@ fn port_of(acceptor: &TcpAcceptor) -> u16 {
 }
 
 /// Background upkeep: re-read signing keys every minute (another instance or the CLI may have
-/// rotated them), forget full rate-limit buckets every minute, and purge expired refresh-token
-/// rows every `maintenance_interval`.
+/// rotated them) and at once on SIGHUP, forget full rate-limit buckets every minute, and purge
+/// expired refresh-token rows every `maintenance_interval`.
 async fn maintain(state: AppState) {
     // First ticks one period from now: at start-up the keys were just loaded.
     let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut keys = every(Duration::from_secs(60));
     let mut purge = every(state.settings.maintenance_interval);
+    let mut hangup = Hangup::new();
     loop {
         tokio::select! {
+            () = hangup.recv() => match state.tokens.keys().reload().await {
+                Ok(()) => tracing::info!("signing keys reloaded (SIGHUP)"),
+                Err(e) => tracing::warn!(error = %e, "reloading signing keys"),
+            },
             _ = keys.tick() => {
                 if let Err(e) = state.tokens.keys().reload().await {
                     tracing::warn!(error = %e, "reloading signing keys");
@@ -177,6 +182,29 @@ async fn maintain(state: AppState) {
                 Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens"),
             },
         }
+    }
+}
+
+/// SIGHUP, the daemon convention for "re-read what you loaded at start" (here: signing keys, so
+/// that `authbridge keys rotate` takes effect at once on the instances signalled).
+struct Hangup(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+
+impl Hangup {
+    fn new() -> Self {
+        #[cfg(unix)]
+        return Self(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok());
+        #[cfg(not(unix))]
+        Self()
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.0
+            && signal.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending::<()>().await
     }
 }
 

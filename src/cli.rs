@@ -383,7 +383,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 "keys rotate applies to EdDSA keys; with HS256 change AUTHBRIDGE_SIGNING_KEY instead"
             );
             let kid = crate::tokens::rotate_signing_key(&db).await?;
-            println!("new signing key {kid}; running instances switch to it within a minute");
+            println!("new signing key {kid}; running instances switch to it within a minute (at once on SIGHUP)");
         }
     }
     Ok(())

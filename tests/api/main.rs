@@ -17,6 +17,7 @@ mod local_accounts;
 mod metrics;
 mod operations;
 mod rate_limits;
+mod scale_out;
 mod smtp_sink;
 mod social_accounts;
 mod social_login;
