@@ -184,7 +184,11 @@ impl Tokens {
 
     /// A refresh token of a user who is gone is invalid; of a disabled one, revoked.
     async fn ensure_active(&self, user_id: i32) -> Result<(), TokenError> {
-        let user = self.cached.user(user_id).await.map_err(|_| TokenError::Invalid)?;
+        // Only a missing user makes the token invalid: a database outage is a 503, not a 401.
+        let user = self.cached.user(user_id).await.map_err(|e| match e {
+            store::StoreError::NotFound(_) => TokenError::Invalid,
+            e => e.into(),
+        })?;
         if !user.is_active {
             return Err(TokenError::Revoked);
         }

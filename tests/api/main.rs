@@ -10,6 +10,7 @@ mod cookie_mode;
 mod emulator;
 mod fake_kakao;
 mod fake_kakao_oidc;
+mod faults;
 mod import_django;
 mod jwt;
 mod kakao_code_and_oidc;
