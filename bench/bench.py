@@ -199,6 +199,17 @@ def report(results, out_md):
         verdict(backend, "RSS idle <= 30 MB", f"{s['rss_idle_kb'] / 1024:.1f} MB", s["rss_idle_kb"] <= 30 * 1024)
         verdict(backend, "RSS peak <= 100 MB", f"{s['hwm_kb'] / 1024:.1f} MB", s["hwm_kb"] <= 100 * 1024)
         verdict(backend, "start to /healthz <= 150 ms", f"{s['start_ms']:.0f} ms", s["start_ms"] <= 150)
+    # Issue 23: metrics may cost at most 5% of these scenarios (BENCH_METRICS="on off").
+    for backend in backends:
+        if backend + "-nometrics" not in backends:
+            continue
+        for scen in ("user", "verify", "refresh", "kakao-existing"):
+            for c in conn_levels:
+                on, off = rps(backend, scen, c), rps(backend + "-nometrics", scen, c)
+                if on is None or off is None:
+                    continue
+                verdict(backend, f"metrics cost <= 5%: {scen} @{c}", f"{fmt_rps(on)} req/s with, {fmt_rps(off)} "
+                        f"without ({(on / off - 1) * 100:+.1f}%)", on >= off * 0.95)
     # What the machine leaves for a login: `relay` makes the two provider calls and nothing else.
     context = []
     for c in conn_levels:

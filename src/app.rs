@@ -19,8 +19,10 @@ use tracing::Instrument;
 
 use crate::{
     api,
+    browser::Browser,
     config::Settings,
     error::render_poem_error,
+    metrics::{self, Metrics, PoolStats},
     providers,
     ratelimit::RateLimiter,
     state::{AppState, Shared},
@@ -34,6 +36,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub struct App {
     acceptor: TcpAcceptor,
     port: u16,
+    /// `/metrics` on a listener of its own (`metrics_listen`).
+    metrics_acceptor: Option<TcpAcceptor>,
+    metrics_port: Option<u16>,
     state: AppState,
 }
 
@@ -54,11 +59,12 @@ impl App {
                 .await
                 .context("applying [[social_apps]] from the config file")?;
         }
+        let metrics = Metrics::new(settings.metrics_enabled);
         let http = providers::http_client(&settings)?;
         let keys = KeyRing::load(db.clone(), &settings)
             .await
             .context("loading JWT signing keys")?;
-        let limits = RateLimiter::from_settings(&settings)?;
+        let limits = RateLimiter::from_settings(&settings, &metrics)?;
         let cached = store::cache::Cached::new(db.clone(), settings.cache_ttl);
         let writer_db = store::connect_writer(&settings.database_url, &db)
             .await
@@ -70,9 +76,17 @@ impl App {
         let state = AppState::new(Shared {
             limits,
             audit,
-            tokens: Tokens::new(Arc::new(keys), db.clone(), writer_db, cached.clone(), &settings),
+            tokens: Tokens::new(
+                Arc::new(keys),
+                db.clone(),
+                writer_db,
+                cached.clone(),
+                &settings,
+                &metrics,
+            ),
             cached,
-            providers: providers::Providers::from_settings(&settings, http),
+            providers: providers::Providers::from_settings(&settings, http).metered(&metrics),
+            metrics,
             mailer: crate::mail::Mailer::from_settings(&settings)?,
             db,
             settings: Arc::new(settings),
@@ -81,16 +95,32 @@ impl App {
             .into_acceptor()
             .await
             .with_context(|| format!("binding {} (AUTHBRIDGE_LISTEN)", state.settings.listen))?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .unwrap_or_default();
-        Ok(Self { acceptor, port, state })
+        let port = port_of(&acceptor);
+        let metrics_acceptor = match state.settings.metrics_listen {
+            Some(addr) if state.metrics.is_enabled() => Some(
+                TcpListener::bind(addr)
+                    .into_acceptor()
+                    .await
+                    .with_context(|| format!("binding {addr} (AUTHBRIDGE_METRICS_LISTEN)"))?,
+            ),
+            _ => None,
+        };
+        Ok(Self {
+            port,
+            metrics_port: metrics_acceptor.as_ref().map(port_of),
+            acceptor,
+            metrics_acceptor,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener, when `metrics_listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn state(&self) -> &AppState {
@@ -102,11 +132,18 @@ impl App {
         let db = self.state.db.clone();
         let maintenance = tokio::spawn(maintain(self.state.clone()));
         let checkpoints = tokio::spawn(store::checkpoint::run(db.clone()));
+        let metrics_server = self.metrics_acceptor.map(|acceptor| {
+            tracing::info!(port = self.metrics_port, "serving /metrics");
+            tokio::spawn(Server::new_with_acceptor(acceptor).run(metrics_only(self.state.clone())))
+        });
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(route(self.state), shutdown, Some(SHUTDOWN_GRACE))
             .await;
         maintenance.abort();
         checkpoints.abort();
+        if let Some(server) = metrics_server {
+            server.abort();
+        }
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }
@@ -115,17 +152,31 @@ impl App {
     }
 }
 
+fn port_of(acceptor: &TcpAcceptor) -> u16 {
+    acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+        .unwrap_or_default()
+}
+
 /// Background upkeep: re-read signing keys every `key_reload_interval` (another instance or the
-/// CLI may have rotated or revoked them), forget full rate-limit buckets every minute, and purge
-/// expired refresh-token rows every `maintenance_interval`.
+/// CLI may have rotated or revoked them) and at once on SIGHUP, forget full rate-limit buckets
+/// every minute, and purge expired refresh-token rows, revoked sessions and old audit events
+/// every `maintenance_interval`.
 async fn maintain(state: AppState) {
     // First ticks one period from now: at start-up the keys were just loaded.
     let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut keys = every(state.settings.key_reload_interval);
     let mut limits = every(Duration::from_secs(60));
     let mut purge = every(state.settings.maintenance_interval);
+    let mut hangup = Hangup::new();
     loop {
         tokio::select! {
+            () = hangup.recv() => match state.tokens.keys().reload().await {
+                Ok(()) => tracing::info!("signing keys reloaded (SIGHUP)"),
+                Err(e) => tracing::warn!(error = %e, "reloading signing keys"),
+            },
             _ = keys.tick() => {
                 if let Err(e) = state.tokens.keys().reload().await {
                     tracing::warn!(error = %e, "reloading signing keys");
@@ -144,15 +195,40 @@ async fn maintain(state: AppState) {
     }
 }
 
+/// SIGHUP, the daemon convention for "re-read what you loaded at start" (here: signing keys, so
+/// that `authbridge keys rotate` takes effect at once on the instances signalled).
+struct Hangup(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+
+impl Hangup {
+    fn new() -> Self {
+        #[cfg(unix)]
+        return Self(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok());
+        #[cfg(not(unix))]
+        Self()
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.0
+            && signal.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
 pub fn route(state: AppState) -> impl Endpoint {
     let sensitive = SensitiveHeader::new()
         .header(header::AUTHORIZATION)
         .header(header::COOKIE)
         .header(header::SET_COOKIE)
         .header(state.settings.auth_header_name.to_lowercase());
+    let settings = &state.settings;
     Front {
         docs: api::spec::swagger_html(),
         spec: api::spec::spec_json(),
+        metrics_here: settings.metrics_enabled && settings.metrics_listen.is_none(),
         api: api::spec::service().into_endpoint(),
     }
     .with(sensitive)
@@ -160,8 +236,40 @@ pub fn route(state: AppState) -> impl Endpoint {
     // Cookies are read only in cookie mode (api/cookies.rs checks it first): no jar otherwise.
     .with_if(state.settings.jwt_auth_cookie.is_some(), CookieJarManager::new())
     .catch_all_error(render_poem_error)
-    .around(edge)
+    .with(Edge {
+        metrics: state.metrics.clone(),
+        browser: Arc::new(Browser::from_settings(&state.settings)),
+    })
     .data(state)
+}
+
+/// The separate `/metrics` listener: that path only.
+fn metrics_only(state: AppState) -> impl Endpoint {
+    poem::endpoint::make(|req: Request| async move {
+        match (req.uri().path(), req.data::<AppState>()) {
+            ("/metrics", Some(state)) => Ok(metrics_response(state)),
+            _ => Err(poem::Error::from_status(poem::http::StatusCode::NOT_FOUND)),
+        }
+    })
+    .catch_all_error(render_poem_error)
+    .data(state)
+}
+
+/// The exposition, with the pool's connections read now.
+fn metrics_response(state: &AppState) -> Response {
+    let (in_use, idle) = store::pool_connections(&state.db);
+    let pool = PoolStats {
+        in_use: i64::from(in_use),
+        idle: i64::try_from(idle).unwrap_or(i64::MAX),
+    };
+    match state.metrics.render(pool) {
+        Some(text) => text.with_content_type(metrics::CONTENT_TYPE).into_response(),
+        None => render_not_found(),
+    }
+}
+
+fn render_not_found() -> Response {
+    crate::error::ApiError::not_found(crate::error::code::NOT_FOUND, "Not found.").into_response()
 }
 
 /// Swagger UI and the spec beside the OpenAPI service. Matched here rather than by a `Route` with
@@ -169,6 +277,8 @@ pub fn route(state: AppState) -> impl Endpoint {
 struct Front<A> {
     docs: String,
     spec: String,
+    /// `/metrics` is served on the main listener (metrics on, no `metrics_listen`).
+    metrics_here: bool,
     api: A,
 }
 
@@ -179,6 +289,9 @@ impl<A: Endpoint> Endpoint for Front<A> {
         match req.uri().path() {
             "/docs" => Ok(Html(self.docs.clone()).into_response()),
             "/openapi.json" => Ok(self.spec.clone().with_content_type("application/json").into_response()),
+            "/metrics" if self.metrics_here => {
+                Ok(req.data::<AppState>().map_or_else(render_not_found, metrics_response))
+            }
             _ => self.api.call(req).await.map(IntoResponse::into_response),
         }
     }
@@ -201,38 +314,96 @@ impl PanicHandler for PanicToJson {
     }
 }
 
-/// The outermost layer, one `around` for what every request needs (each layer is a future and a
-/// move of the request): a span with a request id, echoed in `x-request-id`; Django's trailing
-/// slash trimmed; `Allow` on a 405.
-async fn edge<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
-    let span = tracing::info_span!("request", request_id, method = %req.method(), path = %req.uri().path());
-    req.extensions_mut().insert(api::origin::RequestId(request_id.clone()));
-    let started = Instant::now();
-    let uri = req.uri().clone(); // shares the buffer: no copy per request
-    trim_trailing_slash(&mut req);
-    async move {
-        let mut response = next.call(req).await.map(IntoResponse::into_response)?;
-        // RFC 9110 15.5.6: a 405 lists what is allowed.
-        if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
-            && let Some(allow) = api::spec::allowed_methods(uri.path()).and_then(|a| HeaderValue::from_str(a).ok())
-        {
-            response.headers_mut().insert(header::ALLOW, allow);
+/// The outermost layer, one for what every request needs (each layer is a future and a move of
+/// the request): a span with a request id, echoed in `x-request-id`; Django's trailing slash
+/// trimmed; `Allow` on a 405; CORS and the security headers; the request counted in the metrics
+/// by its route template.
+struct Edge {
+    metrics: Metrics,
+    browser: Arc<Browser>,
+}
+
+impl<E: Endpoint> poem::Middleware<E> for Edge {
+    type Output = EdgeEndpoint<E>;
+
+    fn transform(&self, inner: E) -> EdgeEndpoint<E> {
+        EdgeEndpoint {
+            inner,
+            metrics: self.metrics.clone(),
+            browser: self.browser.clone(),
         }
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::debug!(status = response.status().as_u16(), elapsed_ms, "request finished");
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-request-id", value);
-        }
-        Ok(response)
     }
-    .instrument(span)
-    .await
+}
+
+struct EdgeEndpoint<E> {
+    inner: E,
+    metrics: Metrics,
+    browser: Arc<Browser>,
+}
+
+impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+        let span = tracing::info_span!("request", request_id, method = %req.method(), path = %req.uri().path());
+        req.extensions_mut().insert(api::origin::RequestId(request_id.clone()));
+        let started = Instant::now();
+        let uri = req.uri().clone(); // shares the buffer: no copy per request
+        let method = req.method().clone();
+        let origin = self.browser.origin(&req);
+        trim_trailing_slash(&mut req);
+        async move {
+            let mut response = match self.browser.preflight(&req, &origin) {
+                Some(preflight) => preflight,
+                None => self.inner.call(req).await.map(IntoResponse::into_response)?,
+            };
+            // RFC 9110 15.5.6: a 405 lists what is allowed.
+            if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+                && let Some(allow) = api::spec::allowed_methods(uri.path()).and_then(|a| HeaderValue::from_str(a).ok())
+            {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            let elapsed = started.elapsed();
+            tracing::debug!(
+                status = response.status().as_u16(),
+                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                "request finished"
+            );
+            if self.metrics.is_enabled() {
+                let route = response
+                    .extensions()
+                    .get::<poem_openapi::OperationId>()
+                    .and_then(|id| api::spec::route_of(id.0))
+                    .unwrap_or_else(|| fixed_route(&method, uri.path()));
+                self.metrics.http_request(route, &method, response.status(), elapsed);
+            }
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-request-id", value);
+            }
+            self.browser.finish(&origin, &mut response);
+            Ok(response)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The metrics label of a request no operation answered: a fixed path, or `unmatched` (never
+/// the raw path, which a client picks).
+fn fixed_route(method: &poem::http::Method, path: &str) -> &'static str {
+    match path {
+        _ if method == poem::http::Method::OPTIONS => "cors_preflight",
+        "/docs" => "/docs",
+        "/openapi.json" => "/openapi.json",
+        "/metrics" => "/metrics",
+        _ => "unmatched",
+    }
 }
 
 /// Django paths end with `/`, poem-openapi routes them without it (see `api::spec`): both forms

@@ -33,6 +33,9 @@ pub enum Command {
     Serve,
     /// Run pending database migrations and exit.
     Migrate,
+    /// Ask the server on `listen` for `/healthz`; exit 0 when it answers 200 (a container's
+    /// HEALTHCHECK, in an image without curl).
+    Healthcheck,
     /// Print the OpenAPI spec (JSON).
     Openapi,
     /// Manage sites (Django sites framework).
@@ -262,6 +265,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::ImportDjango(args) => import::run(args, &settings).await?,
         Command::Openapi => println!("{}", crate::api::spec::spec_json()),
+        Command::Healthcheck => healthcheck(&settings).await?,
         Command::Migrate => {
             let db = store::connect(&settings.database_url, 1, store::Checkpoints::OnCommit)
                 .await
@@ -395,6 +399,28 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    let mut addr = settings.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?;
+    let status = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("asking {url}"))?
+        .status();
+    anyhow::ensure!(status.is_success(), "{url} answered {status}");
+    Ok(())
+}
+
 async fn tokens_for(db: &sea_orm::DatabaseConnection, settings: &Settings) -> anyhow::Result<crate::tokens::Tokens> {
     let keys = crate::tokens::KeyRing::load(db.clone(), settings).await?;
     Ok(crate::tokens::Tokens::new(
@@ -404,6 +430,7 @@ async fn tokens_for(db: &sea_orm::DatabaseConnection, settings: &Settings) -> an
         db.clone(),
         crate::store::cache::Cached::new(db.clone(), settings.cache_ttl),
         settings,
+        &crate::metrics::Metrics::default(),
     ))
 }
 

@@ -147,6 +147,22 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// The header those proxies set: `x-forwarded-for` or `forwarded` (RFC 7239).
     pub forwarded_header: ForwardedHeader,
+    /// Serve Prometheus metrics at `/metrics` (`false`: not recorded, not served).
+    pub metrics_enabled: bool,
+    /// Serve `/metrics` on this address instead of `listen` (keeps it off the public port).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Origins (`https://app.example.com`) whose browser scripts may call the API (CORS); `*`
+    /// for any origin without credentials. Empty: no CORS headers at all.
+    #[serde(deserialize_with = "origins")]
+    pub cors_allowed_origins: Vec<String>,
+    /// Let those origins send cookies (`Access-Control-Allow-Credentials`); needs explicit origins.
+    pub cors_allow_credentials: bool,
+    /// How long a browser may cache a CORS preflight answer.
+    #[serde(with = "humantime_serde")]
+    pub cors_max_age: Duration,
+    /// `Strict-Transport-Security: max-age=…` on every response when set (serve over HTTPS only).
+    #[serde(with = "humantime_serde")]
+    pub hsts_max_age: Option<Duration>,
 }
 
 /// A rate: `N/period`, period one of `s`, `min`, `hour`, `day` or a duration (`10/30s`). N requests
@@ -235,6 +251,39 @@ fn ip_nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
                 .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an IP address or CIDR")))
+        })
+        .collect()
+}
+
+/// CORS origins, a list or one comma-separated string; each `*` or `scheme://host[:port]`,
+/// kept in the form browsers send in `Origin` (lower case, no trailing slash).
+fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s == "*" {
+                return Ok(s.to_owned());
+            }
+            let bad = || serde::de::Error::custom(format!("{s:?} is not an origin such as `https://app.example.com`"));
+            let url = Url::parse(s).map_err(|_| bad())?;
+            let origin = url.origin().ascii_serialization();
+            // A path, query or user part would never match what a browser sends.
+            if origin == "null" || origin != s.trim_end_matches('/').to_ascii_lowercase() {
+                return Err(bad());
+            }
+            Ok(origin)
         })
         .collect()
 }
@@ -336,6 +385,12 @@ impl Default for Settings {
             redis_timeout: Duration::from_millis(500),
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::XForwardedFor,
+            metrics_enabled: true,
+            metrics_listen: None,
+            cors_allowed_origins: Vec::new(),
+            cors_allow_credentials: false,
+            cors_max_age: Duration::from_secs(3600),
+            hsts_max_age: None,
         }
     }
 }
@@ -415,6 +470,13 @@ impl Settings {
         );
         anyhow::ensure!(self.max_body_bytes > 0, "AUTHBRIDGE_MAX_BODY_BYTES must be > 0");
         anyhow::ensure!(!self.redis_timeout.is_zero(), "AUTHBRIDGE_REDIS_TIMEOUT must be > 0");
+        // Fetch spec: `*` with credentials is refused by browsers; echoing any origin instead
+        // would let every site read a signed-in user's answers.
+        anyhow::ensure!(
+            !(self.cors_allow_credentials && self.cors_allowed_origins.iter().any(|o| o == "*")),
+            "AUTHBRIDGE_CORS_ALLOW_CREDENTIALS=true needs explicit origins in \
+             AUTHBRIDGE_CORS_ALLOWED_ORIGINS, not `*`"
+        );
         Ok(())
     }
 }
@@ -450,5 +512,36 @@ mod tests {
             .merge(("trusted_proxies", "proxy.local"))
             .extract::<Settings>();
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_origins_and_credentials_need_explicit_ones() {
+        let from_env: Settings = Figment::new()
+            .merge((
+                "cors_allowed_origins",
+                "https://App.example.com/, http://localhost:3000",
+            ))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            from_env.cors_allowed_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/login",
+            "https://user@app.example.com",
+        ] {
+            let parsed = Figment::new()
+                .merge(("cors_allowed_origins", bad))
+                .extract::<Settings>();
+            assert!(parsed.is_err(), "{bad}");
+        }
+        let wildcard_with_credentials = Settings {
+            cors_allowed_origins: vec!["*".into()],
+            cors_allow_credentials: true,
+            ..Settings::default()
+        };
+        assert!(wildcard_with_credentials.validate().is_err());
     }
 }

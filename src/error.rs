@@ -154,6 +154,22 @@ impl ApiError {
         Self::NotFound(body(code, detail))
     }
 
+    /// The body's machine code (`token_not_valid`, `throttled`…).
+    pub fn code(&self) -> &str {
+        match self {
+            Self::BadRequest(Json(b)) => &b.code,
+            Self::Unauthorized(Json(b), _)
+            | Self::TooManyRequests(Json(b), _)
+            | Self::Forbidden(Json(b))
+            | Self::NotFound(Json(b))
+            | Self::PayloadTooLarge(Json(b))
+            | Self::Internal(Json(b))
+            | Self::BadGateway(Json(b))
+            | Self::Unavailable(Json(b))
+            | Self::GatewayTimeout(Json(b)) => &b.code,
+        }
+    }
+
     /// Logs the cause once with a short id and returns only the id to the client.
     pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
         let error_id = &uuid::Uuid::new_v4().simple().to_string()[..12];
@@ -267,29 +283,22 @@ impl From<TokenError> for ApiError {
     }
 }
 
-impl ApiError {
-    /// The machine `code` of the body (the audit trail's `outcome`).
-    pub fn code(&self) -> &str {
-        match self {
-            ApiError::BadRequest(body) => &body.0.code,
-            ApiError::Unauthorized(body, _) | ApiError::TooManyRequests(body, _) => &body.0.code,
-            ApiError::Forbidden(body)
-            | ApiError::NotFound(body)
-            | ApiError::PayloadTooLarge(body)
-            | ApiError::Internal(body)
-            | ApiError::BadGateway(body)
-            | ApiError::Unavailable(body)
-            | ApiError::GatewayTimeout(body) => &body.0.code,
-        }
-    }
-}
-
 /// Turns errors raised outside operations (routing, body parsing, size limits) into JSON bodies.
 /// Installed with `catch_all_error` on the whole app.
 pub async fn render_poem_error(err: poem::Error) -> Response {
     if err.is_from_response() {
         return err.into_response();
     }
+    // The operation that refused the request, kept for the metrics' route label.
+    let operation = err.data::<poem_openapi::OperationId>().cloned();
+    let mut response = render(err);
+    if let Some(operation) = operation {
+        response.extensions_mut().insert(operation);
+    }
+    response
+}
+
+fn render(err: poem::Error) -> Response {
     let status = err.status();
     let api_error = match status {
         StatusCode::NOT_FOUND => ApiError::not_found(code::NOT_FOUND, "Not found."),

@@ -5,7 +5,8 @@ use std::{ops::Deref, sync::Arc};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    config::Settings, mail::Mailer, providers::Providers, ratelimit::RateLimiter, store::cache::Cached, tokens::Tokens,
+    config::Settings, mail::Mailer, metrics::Metrics, providers::Providers, ratelimit::RateLimiter,
+    store::cache::Cached, tokens::Tokens,
 };
 
 /// One pointer to the shared parts. The route's `.data()` clones the state into every request:
@@ -40,4 +41,6 @@ pub struct Shared {
     pub limits: RateLimiter,
     /// The security trail: `state.audit.record(&origin, Entry::new(…))` queues, never waits.
     pub audit: crate::audit::Audit,
+    /// Counters and histograms served at `/metrics` (a no-op when metrics are off).
+    pub metrics: Metrics,
 }

@@ -110,39 +110,9 @@ impl LocalAccountsApi {
         origin: Origin,
         body: Body<LoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
-        let body = body.into_inner();
-        let name = body.username.or(body.email).filter(|n| !n.trim().is_empty());
-        let name = name.ok_or_else(|| {
-            ApiError::field(
-                code::INVALID,
-                "non_field_errors",
-                "Must include \"username\" and \"password\".",
-            )
-        })?;
-        state.limits.check(Action::Login, &client, Some(&name)).await?;
-        let user = login::authenticate_password(&state, &origin, &name, &SecretString::from(body.password))
-            .await?
-            .ok_or_else(|| {
-                ApiError::field(
-                    code::INVALID_CREDENTIALS,
-                    "non_field_errors",
-                    "Unable to log in with provided credentials.",
-                )
-            })?;
-        if state.settings.email_verification == EmailVerification::Mandatory {
-            let emails = store::users::list_emails(&state.db, user.id).await?;
-            if !emails.is_empty() && !emails.iter().any(|e| e.verified) {
-                return Err(ApiError::field(
-                    code::EMAIL_NOT_VERIFIED,
-                    "non_field_errors",
-                    "E-mail is not verified.",
-                ));
-            }
-        }
-        let pair = state.tokens.start_session(&user).await?;
-        Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
-            req, &state, pair, user,
-        ))))
+        let result = password_login(&state, req, &client, &origin, body).await;
+        super::count_login(&state, "password", &result);
+        result
     }
 
     /// Register
@@ -273,4 +243,47 @@ impl poem_openapi::types::Example for EmailRequest {
             email: "alice@example.com".into(),
         }
     }
+}
+
+/// dj-rest-auth `LoginView`'s flow: throttle, check the password, then the email's status.
+async fn password_login(
+    state: &AppState,
+    req: &poem::Request,
+    client: &ClientIp,
+    origin: &Origin,
+    body: Body<LoginRequest>,
+) -> Result<LoginResponse, ApiError> {
+    let body = body.into_inner();
+    let name = body.username.or(body.email).filter(|n| !n.trim().is_empty());
+    let name = name.ok_or_else(|| {
+        ApiError::field(
+            code::INVALID,
+            "non_field_errors",
+            "Must include \"username\" and \"password\".",
+        )
+    })?;
+    state.limits.check(Action::Login, client, Some(&name)).await?;
+    let user = login::authenticate_password(state, origin, &name, &SecretString::from(body.password))
+        .await?
+        .ok_or_else(|| {
+            ApiError::field(
+                code::INVALID_CREDENTIALS,
+                "non_field_errors",
+                "Unable to log in with provided credentials.",
+            )
+        })?;
+    if state.settings.email_verification == EmailVerification::Mandatory {
+        let emails = store::users::list_emails(&state.db, user.id).await?;
+        if !emails.is_empty() && !emails.iter().any(|e| e.verified) {
+            return Err(ApiError::field(
+                code::EMAIL_NOT_VERIFIED,
+                "non_field_errors",
+                "E-mail is not verified.",
+            ));
+        }
+    }
+    let pair = state.tokens.start_session(&user).await?;
+    Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
+        req, state, pair, user,
+    ))))
 }

@@ -108,6 +108,13 @@ impl From<entity::user::Model> for UserResponse {
     }
 }
 
+/// Counts a login attempt by provider (`password` for local accounts) and result code.
+pub(crate) fn count_login<T>(state: &AppState, provider: &'static str, result: &Result<T, crate::error::ApiError>) {
+    state
+        .metrics
+        .login(provider, result.as_ref().map_or_else(|e| e.code(), |_| "ok"));
+}
+
 /// Django sites: the site whose domain is the request's Host (port dropped), else the default.
 pub(crate) async fn current_site_id(state: &AppState, req: &Request) -> Result<i32, store::StoreError> {
     let host = req.uri().host().map(str::to_owned).or_else(|| {

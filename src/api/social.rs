@@ -198,30 +198,43 @@ impl SocialApi {
         origin: Origin,
         body: Body<SocialLoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
-        let credential = Credential::try_from(body.into_inner())?;
-        let attempt = Entry::new(event::LOGIN_SUCCEEDED)
-            .provider(&provider)
-            .method(credential.kind());
-        let signed_in = async {
-            let site_id = current_site_id(&state, req).await?;
-            login::social_login(&state, site_id, &provider, credential).await
-        };
-        let (user, pair) = match signed_in.await {
-            Ok(signed_in) => signed_in,
-            Err(e) => {
-                let failed = Entry {
-                    event: event::LOGIN_FAILED,
-                    ..attempt
-                };
-                state.audit.record(&origin, failed.outcome(e.code()));
-                return Err(e);
-            }
-        };
-        state.audit.record(&origin, attempt.user(user.id));
-        Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
-            req, &state, pair, user,
-        ))))
+        let result = login_with(&state, req, &provider, &origin, body).await;
+        let provider = state.providers.get(&provider).map_or("unknown", |p| p.id());
+        super::count_login(&state, provider, &result);
+        result
     }
+}
+
+async fn login_with(
+    state: &AppState,
+    req: &Request,
+    provider: &str,
+    origin: &Origin,
+    body: Body<SocialLoginRequest>,
+) -> Result<LoginResponse, ApiError> {
+    let credential = Credential::try_from(body.into_inner())?;
+    let attempt = Entry::new(event::LOGIN_SUCCEEDED)
+        .provider(provider)
+        .method(credential.kind());
+    let signed_in = async {
+        let site_id = current_site_id(state, req).await?;
+        login::social_login(state, site_id, provider, credential).await
+    };
+    let (user, pair) = match signed_in.await {
+        Ok(signed_in) => signed_in,
+        Err(e) => {
+            let failed = Entry {
+                event: event::LOGIN_FAILED,
+                ..attempt
+            };
+            state.audit.record(origin, failed.outcome(e.code()));
+            return Err(e);
+        }
+    };
+    state.audit.record(origin, attempt.user(user.id));
+    Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
+        req, state, pair, user,
+    ))))
 }
 
 impl poem_openapi::types::Example for TokenPairResponse {

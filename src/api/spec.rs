@@ -63,6 +63,26 @@ fn add_django_slashes(spec: &mut Value) {
     }
 }
 
+/// Path templates as the served document shows them (Django's slash included), by operation id.
+static ROUTES: std::sync::LazyLock<std::collections::HashMap<String, String>> = std::sync::LazyLock::new(|| {
+    let spec: Value = serde_json::from_str(&spec_json()).unwrap_or_default();
+    let mut routes = std::collections::HashMap::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for operation in item.as_object().into_iter().flat_map(|ops| ops.values()) {
+            if let Some(id) = operation["operationId"].as_str() {
+                routes.insert(id.to_owned(), path.clone());
+            }
+        }
+    }
+    routes
+});
+
+/// The path template of an operation (`/rest-auth/socialaccounts/{id}/disconnect/`): a bounded
+/// label for metrics, without the ids a raw path carries.
+pub fn route_of(operation_id: &str) -> Option<&'static str> {
+    ROUTES.get(operation_id).map(String::as_str)
+}
+
 /// Path templates of the document with their methods, for the `Allow` header of a 405.
 static ALLOWED: std::sync::LazyLock<Vec<(Vec<String>, String)>> = std::sync::LazyLock::new(|| {
     let spec: Value = serde_json::from_str(&service().spec()).unwrap_or_default();

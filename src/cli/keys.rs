@@ -25,7 +25,7 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
                 Entry::new(event::KEY_ROTATED).detail(serde_json::json!({"kid": kid})),
             )
             .await?;
-            println!("new signing key {kid}; running instances switch to it within {reload}");
+            println!("new signing key {kid}; running instances switch to it within {reload} (at once on SIGHUP)");
         }
         KeysCommand::Revoke { kid } => {
             let replacement = crate::tokens::revoke_signing_key(&db, &kid)
@@ -40,7 +40,9 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
             if let Some(new) = replacement {
                 println!("{kid} was signing: new signing key {new}");
             }
-            println!("key {kid} revoked; running instances stop accepting its tokens within {reload}");
+            println!(
+                "key {kid} revoked; running instances stop accepting its tokens within {reload} (at once on SIGHUP)"
+            );
         }
         KeysCommand::List => {
             let keep = settings.refresh_token_lifetime.max(settings.access_token_lifetime);

@@ -2,6 +2,7 @@
 //! Providers talk HTTP to the outside world and never touch the database.
 
 mod kakao;
+mod metered;
 mod oauth;
 mod oidc;
 
@@ -11,7 +12,7 @@ use secrecy::SecretString;
 
 pub use kakao::Kakao;
 
-use crate::{config::Settings, store::social::SocialApp};
+use crate::{config::Settings, metrics::Metrics, store::social::SocialApp};
 
 /// How verifying a provider credential failed; `ApiError` maps each to a status.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,21 @@ impl Providers {
     pub fn from_settings(settings: &Settings, http: reqwest::Client) -> Self {
         let kakao: Arc<dyn Provider> = Arc::new(Kakao::new(settings, http));
         Self(Arc::new(HashMap::from([(kakao.id(), kakao)])))
+    }
+
+    /// The same providers, each call timed and counted in `metrics`.
+    pub fn metered(self, metrics: &Metrics) -> Self {
+        if !metrics.is_enabled() {
+            return self;
+        }
+        let metered = self.0.iter().map(|(id, inner)| {
+            let provider: Arc<dyn Provider> = Arc::new(metered::Metered {
+                inner: inner.clone(),
+                metrics: metrics.clone(),
+            });
+            (*id, provider)
+        });
+        Self(Arc::new(metered.collect()))
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {

@@ -11,7 +11,10 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use sha2::{Digest, Sha256};
 
 pub use self::client::{ClientIp, client_ip};
-use crate::config::{Rate, Settings};
+use crate::{
+    config::{Rate, Settings},
+    metrics::Metrics,
+};
 
 /// What a request spends its budget on. Token obtains (`/api/token/`, `/api-jwt-auth/`,
 /// `/api-token-auth/`) are password logins: they share `Login`'s budget.
@@ -144,11 +147,12 @@ pub struct RateLimiter(Option<Arc<Inner>>);
 struct Inner {
     memory: memory::MemoryLimits,
     redis: Option<redis::RedisLimits>,
+    metrics: Metrics,
 }
 
 impl RateLimiter {
     /// From the settings: off, in memory, or in Redis (connected lazily, on first use).
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn from_settings(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Self> {
         if !settings.rate_limits_enabled {
             return Ok(Self(None));
         }
@@ -165,6 +169,7 @@ impl RateLimiter {
         Ok(Self(Some(Arc::new(Inner {
             memory: memory::MemoryLimits::new(&rates),
             redis,
+            metrics: metrics.clone(),
         }))))
     }
 
@@ -198,6 +203,7 @@ impl RateLimiter {
                     retry_after_ms = retry_after.as_millis() as u64,
                     "rate limited"
                 );
+                inner.metrics.throttled(action.name(), scope.name());
                 Err(Throttled { retry_after })
             }
             None => Ok(()),
@@ -230,7 +236,7 @@ mod tests {
             ..Settings::default()
         };
         tweak(&mut settings);
-        RateLimiter::from_settings(&settings).unwrap()
+        RateLimiter::from_settings(&settings, &Metrics::default()).unwrap()
     }
 
     fn ip(s: &str) -> ClientIp {

@@ -129,6 +129,26 @@ pub async fn connect_writer(url: &SecretString, pool: &DatabaseConnection) -> Re
     }
 }
 
+/// Connections of the pool now: (in use, idle).
+pub fn pool_connections(db: &DatabaseConnection) -> (u32, usize) {
+    let (size, idle) = match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        DbBackend::MySql => {
+            let pool = db.get_mysql_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => (0, 0),
+    };
+    (size.saturating_sub(u32::try_from(idle).unwrap_or(u32::MAX)), idle)
+}
+
 /// SQLite page cache per pooled connection (its default, ~2 MB).
 const SQLITE_READER_CACHE_KIB: u32 = 2_000;
 /// SQLite page cache of the token writer's own connection.

@@ -17,6 +17,8 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::Metrics;
+
 use super::{
     StoreError,
     signups::Signup,
@@ -64,9 +66,9 @@ pub struct TokenWriter {
 
 impl TokenWriter {
     /// Starts the writer task; needs a Tokio runtime.
-    pub fn start(db: DatabaseConnection) -> Self {
+    pub fn start(db: DatabaseConnection, metrics: Metrics) -> Self {
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(db, jobs));
+        tokio::spawn(write_batches(db, jobs, metrics));
         Self { queue }
     }
 
@@ -114,9 +116,10 @@ struct Rotation {
     done: oneshot::Sender<Result<Option<refresh_token::Model>, StoreError>>,
 }
 
-async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver<Job>, metrics: Metrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        metrics.writer_batch(batch.len(), jobs.len());
         let mut inserts = Vec::new();
         let mut rotations = Vec::new();
         let mut signups = Vec::new();

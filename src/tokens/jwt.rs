@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{KeyRing, TokenError};
 use crate::{
     config::Settings,
+    metrics::Metrics,
     store::{cache::Cached, token_writer::TokenWriter},
 };
 
@@ -76,6 +77,7 @@ pub struct Tokens {
     verified: Arc<quick_cache::sync::Cache<String, Arc<Verified>>>,
     issuer: Option<String>,
     audience: Option<String>,
+    pub(super) metrics: Metrics,
 }
 
 /// `t + plus`, saturating.
@@ -91,10 +93,11 @@ impl Tokens {
         writer_db: DatabaseConnection,
         cached: Cached,
         settings: &Settings,
+        metrics: &Metrics,
     ) -> Self {
         Self {
             keys,
-            writer: TokenWriter::start(writer_db),
+            writer: TokenWriter::start(writer_db, metrics.clone()),
             db,
             cached,
             access_lifetime: settings.access_token_lifetime,
@@ -104,6 +107,7 @@ impl Tokens {
             verified: Arc::new(quick_cache::sync::Cache::new(VERIFIED_CACHE_SIZE)),
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
+            metrics: metrics.clone(),
         }
     }
 

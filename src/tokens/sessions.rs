@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::{Claims, TokenError, TokenType, Tokens, jwt::at};
-use crate::store::{self, token_writer::Successor, tokens::NewRefresh};
+use crate::{
+    metrics::RefreshResult,
+    store::{self, token_writer::Successor, tokens::NewRefresh},
+};
 
 /// A freshly issued access + refresh pair.
 pub struct IssuedPair {
@@ -150,6 +153,7 @@ impl Tokens {
         if self.rotate_refresh
             && let Some(refreshed) = self.rotate_live(&claims).await?
         {
+            self.metrics.refresh(RefreshResult::Rotated);
             return Ok(refreshed);
         }
         let mut row = self.row_of(&claims).await?;
@@ -164,6 +168,7 @@ impl Tokens {
         );
         let (access, access_expiration) = self.issue_access_with(access)?;
         if !self.rotate_refresh {
+            self.metrics.refresh(RefreshResult::NotRotated);
             return Ok(Refreshed {
                 access,
                 access_expiration,
@@ -184,6 +189,7 @@ impl Tokens {
             };
             if self.writer.rotate(&row.jti, stored).await?.is_some() {
                 let refresh = Some((self.sign(&successor)?, timestamp(successor.exp)));
+                self.metrics.refresh(RefreshResult::Rotated);
                 return Ok(Refreshed {
                     access,
                     access_expiration,
@@ -202,6 +208,7 @@ impl Tokens {
         if now > at(rotated_at, self.reuse_grace) {
             self.revoke_session(&row.family, row.user_id).await?;
             tracing::warn!(user_id = row.user_id, jti = %row.jti, "spent refresh token replayed: session revoked");
+            self.metrics.refresh(RefreshResult::ReuseRevoked);
             return Err(TokenError::ReuseDetected { user_id: row.user_id });
         }
         // Within the grace interval a client's retry gets the very token the first call got:
@@ -220,6 +227,7 @@ impl Tokens {
         again.jti = successor.jti;
         again.exp = successor.expires_at.timestamp();
         let refresh = Some((self.sign(&again)?, successor.expires_at));
+        self.metrics.refresh(RefreshResult::GraceReplay);
         Ok(Refreshed {
             access,
             access_expiration,

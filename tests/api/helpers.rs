@@ -162,6 +162,8 @@ impl Drop for TestDatabase {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:<port>` of the separate `/metrics` listener, when `metrics_listen` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     /// A connection of the test's own to the app's database, for arranging and asserting.
     pub db: DatabaseConnection,
@@ -199,6 +201,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     tweak(&mut settings);
     let app = App::build(settings.clone()).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped(std::future::pending()).await;
     });
@@ -207,6 +210,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         .expect("test connection");
     let test_app = TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

@@ -52,3 +52,30 @@ fn the_committed_spec_matches_the_code() {
         "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json` and commit it"
     );
 }
+
+/// The container's HEALTHCHECK: the binary asks `/healthz` on its `listen` address.
+#[tokio::test]
+async fn the_healthcheck_command_passes_against_a_live_server_and_fails_without_one() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    // The server runs on this test's runtime: the child is waited for off it.
+    let healthcheck = |listen: String| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_authbridge"))
+                .arg("healthcheck")
+                .env("AUTHBRIDGE_LISTEN", listen)
+                .env("AUTHBRIDGE_DATABASE_URL", "sqlite::memory:")
+                .output()
+                .unwrap()
+        })
+    };
+    let up = healthcheck(format!("0.0.0.0:{port}")).await.unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = healthcheck(format!("127.0.0.1:{closed_port}")).await.unwrap();
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("/healthz"));
+}
