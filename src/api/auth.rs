@@ -108,30 +108,36 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
             (None, Some(token)) => Raw::Jwt(token),
             (None, None) => return Err(not_provided().into()),
         };
-        let (user_id, credential) = match raw {
-            Raw::Jwt(token) => {
-                let claims = state
-                    .tokens
-                    .verify(token, TokenType::Access)
-                    .await
-                    .map_err(ApiError::from)?;
-                (claims.user_id, Presented::Jwt(claims))
-            }
-            Raw::Opaque(key) => {
-                let user_id = state
-                    .tokens
-                    .authenticate_opaque(key)
-                    .await
-                    .map_err(|_| ApiError::unauthorized(code::AUTHENTICATION_FAILED, "Invalid token."))?;
-                (user_id, Presented::Opaque(key.to_owned()))
-            }
-        };
-        let user = state.cached.user(user_id).await.map_err(gone_is_unauthorized)?;
-        if !user.is_active {
-            return Err(ApiError::unauthorized(code::USER_INACTIVE, "User is inactive").into());
-        }
-        Ok(Self { user, credential })
+        Ok(authenticate_raw(state, raw).await?)
     }
+}
+
+/// Checks a credential as request authentication does (signature, expiry and type of a JWT, or a
+/// DRF key; then the user, who must be active) and loads its user.
+pub async fn authenticate_raw(state: &AppState, raw: Raw<'_>) -> Result<CurrentUser, ApiError> {
+    let (user_id, credential) = match raw {
+        Raw::Jwt(token) => {
+            let claims = state
+                .tokens
+                .verify(token, TokenType::Access)
+                .await
+                .map_err(ApiError::from)?;
+            (claims.user_id, Presented::Jwt(claims))
+        }
+        Raw::Opaque(key) => {
+            let user_id = state
+                .tokens
+                .authenticate_opaque(key)
+                .await
+                .map_err(|_| ApiError::unauthorized(code::AUTHENTICATION_FAILED, "Invalid token."))?;
+            (user_id, Presented::Opaque(key.to_owned()))
+        }
+    };
+    let user = state.cached.user(user_id).await.map_err(gone_is_unauthorized)?;
+    if !user.is_active {
+        return Err(ApiError::unauthorized(code::USER_INACTIVE, "User is inactive"));
+    }
+    Ok(CurrentUser { user, credential })
 }
 
 impl CurrentUser {

@@ -6,6 +6,7 @@ mod auth;
 mod body;
 pub mod compat;
 mod cookies;
+pub mod introspection;
 pub mod local_accounts;
 pub mod meta;
 pub mod password;
@@ -26,6 +27,7 @@ pub type Apis = (
     social::SocialApi,
     social_accounts::SocialAccountsApi,
     tokens::TokensApi,
+    introspection::IntrospectionApi,
     compat::CompatApi,
     accounts::AccountsApi,
     local_accounts::LocalAccountsApi,
@@ -38,6 +40,7 @@ pub fn apis() -> Apis {
         social::SocialApi,
         social_accounts::SocialAccountsApi,
         tokens::TokensApi,
+        introspection::IntrospectionApi,
         compat::CompatApi,
         accounts::AccountsApi,
         local_accounts::LocalAccountsApi,

@@ -10,6 +10,7 @@ mod emulator;
 mod fake_kakao;
 mod fake_kakao_oidc;
 mod import_django;
+mod introspection;
 mod jwt;
 mod kakao_code_and_oidc;
 mod local_accounts;
