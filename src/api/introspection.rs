@@ -127,7 +127,7 @@ fn introspection(current: auth::CurrentUser) -> IntrospectResponse {
     answer
 }
 
-#[OpenApi(tag = "ApiTags::Tokens")]
+#[OpenApi(tag = "ApiTags::ResourceServers")]
 impl IntrospectionApi {
     /// Introspect a token (RFC 7662)
     ///

@@ -59,6 +59,9 @@ pub enum ApiTags {
     Accounts,
     /// Health and readiness probes.
     Operations,
+    /// For your own APIs (resource servers registered with `authbridge client add`): is this
+    /// token good now, and whose is it? (RFC 7662)
+    ResourceServers,
 }
 
 /// The user as dj-rest-auth's `UserDetailsSerializer` shows it.
