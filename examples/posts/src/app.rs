@@ -156,3 +156,29 @@ async fn media(state: Data<&State>, Path(name): Path<String>) -> Response {
         None => error::PostsError::not_found().into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    #[test]
+    fn every_operation_of_the_spec_asks_for_a_jwt_or_a_token_key() {
+        let spec: Value = serde_json::from_str(&super::spec().spec()).unwrap();
+        assert!(spec["components"]["securitySchemes"]["Bearer"].is_object());
+        assert!(spec["components"]["securitySchemes"]["Token"].is_object());
+        let operations: Vec<&Value> = spec["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .collect();
+        assert_eq!(operations.len(), 6);
+        for operation in operations {
+            assert_eq!(
+                operation["security"],
+                serde_json::json!([{"Bearer": []}, {"Token": []}]),
+                "{operation}"
+            );
+        }
+    }
+}

@@ -9,7 +9,11 @@ use std::{
 };
 
 use authbridge_verify::{Rejection, Verifier, VerifierConfig, extract::credential};
-use poem::{FromRequest, Request, RequestBody, http::StatusCode};
+use poem::{Request, RequestBody, http::StatusCode};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaSecurityScheme, Registry},
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -187,8 +191,53 @@ fn invalid_key() -> Rejection {
     }
 }
 
-impl<'a> FromRequest<'a> for Caller {
-    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+const BEARER: &str = "Bearer";
+const TOKEN: &str = "Token";
+
+/// In the spec as two security schemes, so Swagger UI and generated clients know how to send them.
+impl<'a> ApiExtractor<'a> for Caller {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            BEARER,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some("`Authorization: Bearer <access JWT>` from authbridge, verified here."),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("JWT"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+        registry.create_security_scheme(
+            TOKEN,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some("`Authorization: Token <key>` (a DRF key from authbridge), introspected there."),
+                name: Some("Authorization"),
+                key_in: Some("header"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![BEARER, TOKEN]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
         let state = req
             .data::<State>()
             .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
