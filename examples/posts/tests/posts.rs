@@ -494,3 +494,37 @@ async fn the_posts_store_works_on_postgresql() {
         .await
         .ok();
 }
+
+/// authbridge down and nothing cached: the example cannot tell, so it says 503 (retry), not 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_authbridge_unreachable_a_credential_gets_503_not_401() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing answers there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let app = posts::app::App::build(posts::config::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("posts.db").display()),
+        authbridge_url: format!("http://{closed}"),
+        client_id: Some("posts".into()),
+        client_secret: Some(SecretString::from("secret")),
+        media_dir: dir.path().join("media"),
+        ..posts::config::Settings::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("http://127.0.0.1:{}/posts/", app.port());
+    tokio::spawn(app.run_until_stopped(pending()));
+    let http = reqwest::Client::new();
+
+    let jwt = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2ln";
+    for auth in [format!("Bearer {jwt}"), format!("Token {}", "a".repeat(40))] {
+        let response = http.get(&url).header("authorization", &auth).send().await.unwrap();
+        assert_eq!(
+            error_code(response, StatusCode::SERVICE_UNAVAILABLE).await,
+            "service_unavailable"
+        );
+    }
+}
