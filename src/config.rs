@@ -107,7 +107,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Social apps applied at start-up (file only: `[[social_apps]]`).
     pub social_apps: Vec<SocialAppConfig>,
-    /// Apply the rate limits of password login, registration and password reset (`false`: off).
+    /// Apply the rate limits of password login, registration, password reset and introspection (`false`: off).
     pub rate_limits_enabled: bool,
     /// Password logins and token obtains per account (the login name, case-insensitive): `N/period`.
     pub login_rate_per_account: Rate,
