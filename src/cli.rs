@@ -1,6 +1,7 @@
 //! Command line: `serve` (the default), `migrate`, `openapi`, the `site` / `socialapp`
 //! management commands that replace the Django admin steps, `import-django` and `emulate kakao`.
 
+mod clients;
 mod import;
 mod keys;
 
@@ -61,6 +62,9 @@ pub enum Command {
     /// JWT signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Resource servers allowed to introspect tokens (`POST /rest-auth/token/introspect/`).
+    #[command(subcommand)]
+    Client(clients::ClientCommand),
     /// Disable or enable a user (disabling revokes every token the user holds).
     #[command(subcommand)]
     User(UserCommand),
@@ -264,6 +268,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             app.run_until_stopped(app::shutdown_signal()).await?;
         }
         Command::ImportDjango(args) => import::run(args, &settings).await?,
+        Command::Client(command) => clients::run(command, &settings).await?,
         Command::Openapi => println!("{}", crate::api::spec::spec_json()),
         Command::Healthcheck => healthcheck(&settings).await?,
         Command::Migrate => {

@@ -120,7 +120,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Social apps applied at start-up (file only: `[[social_apps]]`).
     pub social_apps: Vec<SocialAppConfig>,
-    /// Apply the rate limits of password login, registration and password reset (`false`: off).
+    /// Apply the rate limits of password login, registration, password reset and introspection (`false`: off).
     pub rate_limits_enabled: bool,
     /// Password logins and token obtains per account (the login name, case-insensitive): `N/period`.
     pub login_rate_per_account: Rate,
@@ -134,6 +134,10 @@ pub struct Settings {
     pub password_reset_rate_per_account: Rate,
     /// Password reset requests per client IP.
     pub password_reset_rate_per_ip: Rate,
+    /// Token introspection requests per resource-server client id.
+    pub introspect_rate_per_client: Rate,
+    /// Token introspection requests per client IP.
+    pub introspect_rate_per_ip: Rate,
     /// Redis (`redis://[:password@]host:6379/0`) shared by all instances for the rate-limit counts;
     /// unset: each instance counts in its own memory.
     pub redis_url: Option<SecretString>,
@@ -380,6 +384,8 @@ impl Default for Settings {
             register_rate_per_ip: Rate::new(20, Duration::from_secs(3600)),
             password_reset_rate_per_account: Rate::new(5, Duration::from_secs(3600)),
             password_reset_rate_per_ip: Rate::new(20, Duration::from_secs(3600)),
+            introspect_rate_per_client: Rate::new(6000, Duration::from_secs(60)),
+            introspect_rate_per_ip: Rate::new(6000, Duration::from_secs(60)),
             redis_url: None,
             redis_key_prefix: "authbridge:rl:".into(),
             redis_timeout: Duration::from_millis(500),

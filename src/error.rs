@@ -41,6 +41,7 @@ pub mod code {
     pub const PERMISSION_DENIED: &str = "permission_denied";
     pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
     pub const CSRF_FAILED: &str = "csrf_failed";
+    pub const INVALID_CLIENT: &str = "invalid_client";
     pub const USER_INACTIVE: &str = "user_inactive";
     pub const THROTTLED: &str = "throttled";
     pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
@@ -140,6 +141,14 @@ impl ApiError {
 
     pub fn unauthorized(code: &str, detail: impl Into<String>) -> Self {
         Self::Unauthorized(body(code, detail), r#"Bearer realm="api""#.into())
+    }
+
+    /// A resource server's client id or secret is missing or wrong (RFC 6749 5.2 `invalid_client`).
+    pub fn invalid_client() -> Self {
+        Self::Unauthorized(
+            body(code::INVALID_CLIENT, "Client authentication failed."),
+            r#"Basic realm="authbridge""#.into(),
+        )
     }
 
     pub fn token_not_valid() -> Self {

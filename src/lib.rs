@@ -15,6 +15,7 @@ pub mod password;
 pub mod password_rules;
 pub mod providers;
 pub mod ratelimit;
+pub mod resource_clients;
 pub mod state;
 pub mod store;
 pub mod telemetry;

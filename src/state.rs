@@ -37,7 +37,7 @@ pub struct Shared {
     pub providers: Providers,
     pub tokens: Tokens,
     pub mailer: Mailer,
-    /// Login, registration and password-reset budgets: `state.limits.check(…).await?` first.
+    /// Login, registration, password-reset and introspection budgets: `state.limits.check(…).await?` first.
     pub limits: RateLimiter,
     /// The security trail: `state.audit.record(&origin, Entry::new(…))` queues, never waits.
     pub audit: crate::audit::Audit,

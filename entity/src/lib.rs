@@ -6,6 +6,7 @@ pub mod auth_token;
 pub mod email_address;
 pub mod one_time_key;
 pub mod refresh_token;
+pub mod resource_client;
 pub mod revoked_session;
 pub mod signing_key;
 pub mod site;

@@ -7,6 +7,7 @@ mod auth;
 mod body;
 pub mod compat;
 mod cookies;
+pub mod introspection;
 pub mod local_accounts;
 pub mod meta;
 pub mod origin;
@@ -29,6 +30,7 @@ pub type Apis = (
     social::SocialApi,
     social_accounts::SocialAccountsApi,
     tokens::TokensApi,
+    introspection::IntrospectionApi,
     compat::CompatApi,
     accounts::AccountsApi,
     local_accounts::LocalAccountsApi,
@@ -45,6 +47,7 @@ pub fn apis() -> Apis {
         social::SocialApi,
         social_accounts::SocialAccountsApi,
         tokens::TokensApi,
+        introspection::IntrospectionApi,
         compat::CompatApi,
         accounts::AccountsApi,
         local_accounts::LocalAccountsApi,
@@ -69,6 +72,9 @@ pub enum ApiTags {
     Operations,
     /// Staff only (`is_staff`): users, sites, social apps, signing keys, the audit trail.
     Admin,
+    /// For your own APIs (resource servers registered with `authbridge client add`): is this
+    /// token good now, and whose is it? (RFC 7662)
+    ResourceServers,
 }
 
 /// The user as dj-rest-auth's `UserDetailsSerializer` shows it.

@@ -1,4 +1,4 @@
-//! Rate limits of password logins, registration and password reset (api.md 6): GCRA per client
+//! Rate limits of password logins, registration, password reset (api.md 6) and token introspection: GCRA per client
 //! IP and per account, counted in this process's memory (governor) or shared through Redis.
 //! Handlers call `check` before any password work; this module decides nothing else.
 
@@ -23,16 +23,24 @@ pub enum Action {
     Login,
     Register,
     PasswordReset,
+    /// `POST /rest-auth/token/introspect/`; the "account" is the resource server's client id.
+    Introspect,
 }
 
 impl Action {
-    const ALL: [Action; 3] = [Action::Login, Action::Register, Action::PasswordReset];
+    const ALL: [Action; 4] = [
+        Action::Login,
+        Action::Register,
+        Action::PasswordReset,
+        Action::Introspect,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Action::Login => "login",
             Action::Register => "register",
             Action::PasswordReset => "password_reset",
+            Action::Introspect => "introspect",
         }
     }
 }
@@ -111,11 +119,11 @@ pub struct Throttled {
     pub retry_after: Duration,
 }
 
-/// The six rates, indexed by `slot`.
-type Rates = [Rate; 6];
+/// The rates, indexed by `slot`.
+type Rates = [Rate; 8];
 
 fn rates(settings: &Settings) -> Rates {
-    let mut rates = [settings.login_rate_per_ip; 6];
+    let mut rates = [settings.login_rate_per_ip; 8];
     let table = [
         (
             Action::Login,
@@ -131,6 +139,11 @@ fn rates(settings: &Settings) -> Rates {
             Action::PasswordReset,
             settings.password_reset_rate_per_ip,
             settings.password_reset_rate_per_account,
+        ),
+        (
+            Action::Introspect,
+            settings.introspect_rate_per_ip,
+            settings.introspect_rate_per_client,
         ),
     ];
     for (action, ip, account) in table {

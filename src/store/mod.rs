@@ -7,6 +7,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod keys;
 pub mod one_time;
+pub mod resource_clients;
 pub mod signups;
 pub mod sites;
 pub mod social;

@@ -288,3 +288,37 @@ async fn deleting_a_user_from_the_command_line_unlinks_it_at_kakao_first() {
     )
     .await;
 }
+
+#[test]
+fn client_add_prints_a_secret_once_and_stores_only_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+
+    let (ok, out) = authbridge(&db, &["client", "add", "posts-api"]);
+    assert!(ok, "{out}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("the secret is printed")
+        .trim()
+        .to_owned();
+    assert!(secret.len() >= 43, "{out}");
+
+    let (ok, out) = authbridge(&db, &["client", "list"]);
+    assert!(ok && out.contains("posts-api") && !out.contains(&secret), "{out}");
+    let (ok, out) = authbridge(&db, &["client", "add", "posts-api"]);
+    assert!(!ok && out.contains("already exists"), "{out}");
+    let (ok, out) = authbridge(&db, &["client", "add", "bad:id"]);
+    assert!(!ok, "{out}");
+    for file in std::fs::read_dir(dir.path()).unwrap() {
+        let stored = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is not in the database"
+        );
+    }
+    let (ok, out) = authbridge(&db, &["client", "remove", "posts-api"]);
+    assert!(ok, "{out}");
+    let (ok, out) = authbridge(&db, &["client", "list"]);
+    assert!(ok && !out.contains("posts-api"), "{out}");
+}

@@ -13,6 +13,7 @@ mod fake_kakao;
 mod fake_kakao_oidc;
 mod faults;
 mod import_django;
+mod introspection;
 mod jwt;
 mod kakao_code_and_oidc;
 mod local_accounts;
