@@ -42,6 +42,9 @@ pub struct Settings {
     pub kakao_auth_base: Url,
     /// `iss` required of Kakao id_tokens.
     pub kakao_issuer: String,
+    /// An id_token sent alone (no access token, no code) must come with the nonce it echoes; `false`
+    /// accepts it without one (a replayed id_token then signs in until it expires).
+    pub kakao_require_nonce: bool,
     /// Total time allowed for all provider calls of one login (`5s`, `500ms`).
     #[serde(with = "humantime_serde")]
     pub provider_timeout: Duration,
@@ -281,6 +284,7 @@ impl Default for Settings {
             kakao_api_base: Url::parse("https://kapi.kakao.com").expect("static URL"),
             kakao_auth_base: Url::parse("https://kauth.kakao.com").expect("static URL"),
             kakao_issuer: "https://kauth.kakao.com".into(),
+            kakao_require_nonce: true,
             provider_timeout: Duration::from_secs(5),
             provider_connect_timeout: Duration::from_secs(2),
             jwt_algorithm: JwtAlgorithm::EdDSA,

@@ -123,7 +123,18 @@ pub async fn verify_credential(
             check_id_token(provider.as_ref(), &app, tokens.id_token, nonce.as_deref(), &account).await?;
             account
         }
-        Credential::IdToken { token, nonce } => provider.verify_id_token(&app, &token, nonce.as_deref()).await?,
+        Credential::IdToken { token, nonce } => {
+            // Alone, an id_token is a bearer credential that anyone who saw it could replay until
+            // it expires (hours); the nonce ties it to the login the client started.
+            if nonce.is_none() && state.settings.kakao_require_nonce {
+                return Err(ApiError::field(
+                    code::INVALID,
+                    "nonce",
+                    "This field is required when id_token is sent alone.",
+                ));
+            }
+            provider.verify_id_token(&app, &token, nonce.as_deref()).await?
+        }
     })
 }
 

@@ -64,7 +64,12 @@ impl Kakao {
             .await
             .map_err(map_transport_error)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(map_transport_error)?;
+        if status.is_redirection() {
+            return Err(ProviderError::Unavailable(format!(
+                "{path}: redirect ({status}) not followed"
+            )));
+        }
+        let bytes = super::read_body(response).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map_err(|_| ProviderError::Unavailable(format!("{path}: unreadable 200 body")));
@@ -154,10 +159,10 @@ impl Provider for Kakao {
         if status.is_success() {
             return Ok(());
         }
-        if status.is_server_error() {
+        if status.is_server_error() || status.is_redirection() {
             return Err(ProviderError::Unavailable(format!("/v1/user/unlink: HTTP {status}")));
         }
-        let body = response.bytes().await.map_err(map_transport_error)?;
+        let body = super::read_body(response).await?;
         match serde_json::from_slice::<KakaoErrorBody>(&body).map(|b| b.code).ok() {
             Some(-101) => Ok(()),
             Some(-401 | -3 | -5) => Err(ProviderError::Misconfigured(format!(

@@ -36,6 +36,12 @@ pub struct FakeState {
     /// Target ids unlinked through `/v1/user/unlink` with the right admin key.
     pub unlinked: Vec<String>,
     pub jwks_down: bool,
+    /// The `kid` the JWKS publishes its one key under (`fake_kakao_oidc::KID` when unset).
+    pub jwks_kid: Option<String>,
+    /// `/oauth/token` answers `307` to `/elsewhere/oauth/token`.
+    pub token_endpoint_redirects: bool,
+    /// `/v2/user/me` answers a valid user padded past 1 MiB.
+    pub huge_user_info: bool,
 }
 
 impl FakeState {
@@ -65,6 +71,7 @@ impl FakeKakao {
             .at("/oauth/token", poem::post(crate::fake_kakao_oidc::token_endpoint))
             .at("/v1/user/unlink", poem::post(handler_unlink))
             .at("/.well-known/jwks.json", crate::fake_kakao_oidc::jwks_endpoint)
+            .at("/elsewhere/*path", handler_elsewhere)
             .data(state.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
         Self {
@@ -111,6 +118,16 @@ impl FakeKakao {
 
     pub fn state(&self) -> &Shared {
         &self.state
+    }
+
+    /// The token endpoint redirects (307) to another path of this host.
+    pub fn token_endpoint_redirects(&self) {
+        self.state.lock().unwrap().token_endpoint_redirects = true;
+    }
+
+    /// `/v2/user/me` answers 2 MiB.
+    pub fn answers_huge_user_info(&self) {
+        self.state.lock().unwrap().huge_user_info = true;
     }
 
     pub fn calls(&self, path: &str) -> usize {
@@ -214,7 +231,12 @@ async fn handler_token_info(req: &Request, state: Data<&Shared>) -> Response {
 async fn handler_me(req: &Request, state: Data<&Shared>) -> Response {
     match prelude(req, &state).await {
         Err(resp) => resp,
-        Ok(Some(TokenScript::Valid { me, .. })) => json_ok(me),
+        Ok(Some(TokenScript::Valid { mut me, .. })) => {
+            if state.lock().unwrap().huge_user_info {
+                me["padding"] = json!("x".repeat(2 * 1024 * 1024));
+            }
+            json_ok(me)
+        }
         Ok(other) => rejected(other),
     }
 }
@@ -244,4 +266,12 @@ async fn handler_unlink(req: &Request, body: poem::Body, state: Data<&Shared>) -
     let target = form.get("target_id").cloned().unwrap_or_default();
     s.unlinked.push(target.clone());
     json_ok(json!({"id": target.parse::<i64>().unwrap_or_default()}))
+}
+
+/// Where a redirect points: counts what reached it.
+#[handler]
+async fn handler_elsewhere(req: &Request, state: Data<&Shared>) -> Response {
+    *state.lock().unwrap().calls.entry("/elsewhere".into()).or_default() += 1;
+    let _ = req;
+    json_ok(json!({}))
 }
