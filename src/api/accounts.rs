@@ -32,8 +32,12 @@ pub struct UpdateUserRequest {
     #[oai(validator(min_length = 1, max_length = 150))]
     #[serde(default, deserialize_with = "not_null")]
     pub username: Option<String>,
+    /// At most 150 characters.
+    #[oai(validator(max_length = 150))]
     #[serde(default, deserialize_with = "not_null")]
     pub first_name: Option<String>,
+    /// At most 150 characters.
+    #[oai(validator(max_length = 150))]
     #[serde(default, deserialize_with = "not_null")]
     pub last_name: Option<String>,
 }

@@ -36,8 +36,10 @@ pub struct LoginRequest {
 #[derive(Object, Deserialize)]
 #[oai(example)]
 pub struct RegisterRequest {
-    /// Optional: made from the email's local part when left out.
+    /// Optional: made from the email's local part when left out. At most 150 characters.
+    #[oai(validator(max_length = 150))]
     pub username: Option<String>,
+    #[oai(validator(max_length = 254))]
     pub email: String,
     pub password1: String,
     pub password2: String,
@@ -53,6 +55,7 @@ pub struct VerifyEmailRequest {
 #[derive(Object, Deserialize)]
 #[oai(example)]
 pub struct EmailRequest {
+    #[oai(validator(max_length = 254))]
     pub email: String,
 }
 

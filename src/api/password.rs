@@ -30,6 +30,7 @@ pub struct PasswordChangeRequest {
 #[derive(Object, Deserialize)]
 #[oai(example)]
 pub struct PasswordResetRequest {
+    #[oai(validator(max_length = 254))]
     pub email: String,
 }
 
