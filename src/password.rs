@@ -68,6 +68,16 @@ fn verify_blocking(stored: &str, password: &str) -> bool {
     false
 }
 
+/// The most PBKDF2 iterations a stored hash may ask for: Django 5 uses 870,000-1,000,000; a hash
+/// asking for more would make each login attempt burn seconds to minutes of CPU.
+pub const MAX_PBKDF2_ITERATIONS: u64 = 10_000_000;
+
+/// The iteration count of a Django `pbkdf2_sha256$…` hash; `None` for other formats or a count
+/// that is not a number.
+pub fn pbkdf2_iterations(stored: &str) -> Option<u64> {
+    stored.strip_prefix("pbkdf2_sha256$")?.split('$').next()?.parse().ok()
+}
+
 /// `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>` (Django's default hasher).
 fn verify_django_pbkdf2(rest: &str, password: &str) -> bool {
     let mut parts = rest.splitn(3, '$');
@@ -77,6 +87,9 @@ fn verify_django_pbkdf2(rest: &str, password: &str) -> bool {
     let Ok(iterations) = iterations.parse::<u32>() else {
         return false;
     };
+    if u64::from(iterations) > MAX_PBKDF2_ITERATIONS {
+        return false;
+    }
     let Ok(expected) = STANDARD.decode(expected) else {
         return false;
     };
