@@ -10,6 +10,7 @@ pub mod sites;
 pub mod social;
 pub mod token_writer;
 pub mod tokens;
+pub mod usernames;
 pub mod users;
 
 use std::time::Duration;

@@ -27,6 +27,7 @@ on_every_backend!(
     an_email_unverified_on_either_side_is_not_linked,
     fifty_concurrent_first_logins_create_exactly_one_user,
     first_logins_at_once_with_one_nickname_each_get_their_own_user,
+    a_shared_nickname_names_every_user_after_it_without_failed_inserts,
     a_disabled_user_gets_403,
     a_provider_configured_for_another_site_only_returns_404,
     the_site_is_chosen_by_the_host_header,
@@ -375,7 +376,7 @@ async fn first_logins_at_once_with_one_nickname_each_get_their_own_user(backend:
     let app = spawn_app(backend).await;
     // Forty new Kakao ids, all nicknamed 홍길동, every other one with its own verified email;
     // id 0 logs in twice. They arrive together, so they are written in batches (the writer's
-    // signups): the names 홍길동, 홍길동2 … 홍길동4 go to four of them, the rest fall back.
+    // signups), where two of one nickname must get different suffixes.
     for id in 0..40 {
         let me = match id % 2 {
             0 => full_user(id, &format!("user{id}@x.io"), true, true),
@@ -401,9 +402,8 @@ async fn first_logins_at_once_with_one_nickname_each_get_their_own_user(backend:
         .map(|a| a["user"]["username"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(usernames.len(), 40, "{usernames:?}");
-    for name in ["홍길동", "홍길동2", "홍길동3", "홍길동4"] {
-        assert!(usernames.contains(name), "{name} in {usernames:?}");
-    }
+    assert!(usernames.contains("홍길동"), "{usernames:?}");
+    assert!(usernames.iter().all(|n| n.starts_with("홍길동")), "{usernames:?}");
     assert_eq!(count_rows(&app).await, (40, 40, 20));
     for answer in &answers {
         let refreshed = app.refresh(answer["refresh"].as_str().unwrap()).await;
@@ -492,4 +492,39 @@ async fn a_form_encoded_body_works_like_json(backend: Backend) {
 
     assert_eq!(response.status(), 200);
     assert_eq!(count_rows(&app).await, (1, 1, 0));
+}
+
+async fn a_shared_nickname_names_every_user_after_it_without_failed_inserts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut pks = Vec::new();
+    let mut usernames = std::collections::HashSet::new();
+
+    for id in 1..=25 {
+        let body = app.login_new_kakao_user(id).await;
+        pks.push(body["user"]["pk"].as_i64().unwrap());
+        usernames.insert(body["user"]["username"].as_str().unwrap().to_owned());
+    }
+
+    assert_eq!(usernames.len(), 25, "{usernames:?}");
+    assert!(usernames.contains("홍길동"));
+    assert!(
+        usernames.iter().all(|n| n.starts_with("홍길동")),
+        "no kakao_<id> fallback: {usernames:?}"
+    );
+    // A failed INSERT burns an id on PostgreSQL and MariaDB: consecutive pks mean none was made.
+    assert_eq!(pks, (pks[0]..pks[0] + 25).collect::<Vec<_>>());
+    let stored = user::Entity::find().count(&app.db).await.unwrap();
+    assert_eq!(stored, 25);
+
+    let mut long = crate::fake_kakao::minimal_user(26);
+    long["kakao_account"]["profile"]["nickname"] = json!("가".repeat(300));
+    app.kakao.accepts_token("long", long);
+    let response = app.post_kakao_login(&json!({"access_token": "long"})).await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["user"]["username"],
+        "가".repeat(150),
+        "cut to Django's 150 characters"
+    );
 }
