@@ -96,6 +96,9 @@ pub struct Settings {
     pub mail_from: String,
     /// allauth `ACCOUNT_EMAIL_VERIFICATION`: `mandatory` (no login before), `optional`, `none`.
     pub email_verification: EmailVerification,
+    /// allauth `ACCOUNT_PREVENT_ENUMERATION`: registering a taken address answers as a new one and
+    /// mails the address's owner; `false`: a 400 on `email` says the address is taken.
+    pub prevent_enumeration: bool,
     /// Link in the confirmation mail; `{key}` is replaced by the key.
     pub email_confirm_url: String,
     /// Link in the password-reset mail; `{uid}` and `{token}` are replaced.
@@ -305,6 +308,7 @@ impl Default for Settings {
             smtp_url: None,
             mail_from: "authbridge <no-reply@localhost>".into(),
             email_verification: EmailVerification::Mandatory,
+            prevent_enumeration: true,
             email_confirm_url: "http://127.0.0.1:8000/verify-email/{key}".into(),
             password_reset_url: "http://127.0.0.1:8000/reset-password/{uid}/{token}".into(),
             email_confirmation_lifetime: Duration::from_secs(3 * 86_400),

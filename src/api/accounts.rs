@@ -128,7 +128,7 @@ async fn update_user(
     body: UpdateUserRequest,
 ) -> Result<GetUserResponse, ApiError> {
     if let Some(username) = &body.username {
-        crate::accounts::check_username(username)?;
+        crate::accounts::check_new_username(state, username, Some(caller.user.id)).await?;
     }
     let updated = store::users::update_profile(
         &state.db,

@@ -102,7 +102,7 @@ impl PasswordApi {
             .limits
             .check(Action::PasswordReset, &client, Some(email.trim()))
             .await?;
-        accounts::send_password_reset(&state, email.trim()).await?;
+        accounts::send_password_reset(&state, email.trim())?;
         Ok(detail("Password reset e-mail has been sent."))
     }
 

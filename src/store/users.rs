@@ -168,23 +168,30 @@ fn is_username_char(c: char) -> bool {
     c.is_alphanumeric() || "@.+-_".contains(c)
 }
 
-/// The user a login name means: the exact username, else the email (case-insensitive), as
-/// allauth's `ACCOUNT_AUTHENTICATION_METHOD = "username_email"`.
+/// The user a login name means, as allauth's `ACCOUNT_AUTHENTICATION_METHOD = "username_email"`:
+/// a name with an `@` is an email first (case-insensitive), so a username spelled like someone
+/// else's address cannot stand in for that address; then the exact username.
 pub async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Result<Option<user::Model>, StoreError> {
-    if let Some(user) = user::Entity::find()
+    if login.contains('@') {
+        if let Some(row) = find_email(db, login).await? {
+            return Ok(Some(get(db, row.user_id).await?));
+        }
+        if let Some(user) = find_by_user_email(db, login).await? {
+            return Ok(Some(user));
+        }
+    }
+    Ok(user::Entity::find()
         .filter(user::Column::Username.eq(login))
         .one(db)
-        .await?
-    {
-        return Ok(Some(user));
+        .await?)
+}
+
+/// The id of the user who owns `email` (an email row, or `users.email`), if any.
+pub async fn email_owner(db: &impl ConnectionTrait, email: &str) -> Result<Option<i32>, StoreError> {
+    if let Some(row) = find_email(db, email).await? {
+        return Ok(Some(row.user_id));
     }
-    if !login.contains('@') {
-        return Ok(None);
-    }
-    if let Some(row) = find_email(db, login).await? {
-        return Ok(Some(get(db, row.user_id).await?));
-    }
-    find_by_user_email(db, login).await
+    Ok(find_by_user_email(db, email).await?.map(|u| u.id))
 }
 
 pub async fn update_password(db: &impl ConnectionTrait, id: i32, hash: &str) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ mod cli;
 mod compat;
 mod cookie_mode;
 mod emulator;
+mod enumeration;
 mod fake_kakao;
 mod fake_kakao_oidc;
 mod import_django;
