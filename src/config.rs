@@ -113,7 +113,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Social apps applied at start-up (file only: `[[social_apps]]`).
     pub social_apps: Vec<SocialAppConfig>,
-    /// Apply the rate limits of password login, registration and password reset (`false`: off).
+    /// Apply the rate limits of password and social login, registration and password reset (`false`: off).
     pub rate_limits_enabled: bool,
     /// Password logins and token obtains per account (the login name, case-insensitive): `N/period`.
     pub login_rate_per_account: Rate,
@@ -127,6 +127,11 @@ pub struct Settings {
     pub password_reset_rate_per_account: Rate,
     /// Password reset requests per client IP.
     pub password_reset_rate_per_ip: Rate,
+    /// Social logins per client IP: each attempt costs two calls on the app's Kakao quota.
+    pub social_login_rate_per_ip: Rate,
+    /// Most entries each in-memory budget table keeps (per action and scope); past it the oldest
+    /// is dropped, so a flood of distinct names or addresses cannot grow memory without bound.
+    pub rate_limit_memory_entries: usize,
     /// Redis (`redis://[:password@]host:6379/0`) shared by all instances for the rate-limit counts;
     /// unset: each instance counts in its own memory.
     pub redis_url: Option<SecretString>,
@@ -322,6 +327,8 @@ impl Default for Settings {
             register_rate_per_ip: Rate::new(20, Duration::from_secs(3600)),
             password_reset_rate_per_account: Rate::new(5, Duration::from_secs(3600)),
             password_reset_rate_per_ip: Rate::new(20, Duration::from_secs(3600)),
+            social_login_rate_per_ip: Rate::new(300, Duration::from_secs(60)),
+            rate_limit_memory_entries: 50_000,
             redis_url: None,
             redis_key_prefix: "authbridge:rl:".into(),
             redis_timeout: Duration::from_millis(500),
@@ -406,6 +413,10 @@ impl Settings {
         );
         anyhow::ensure!(self.max_body_bytes > 0, "AUTHBRIDGE_MAX_BODY_BYTES must be > 0");
         anyhow::ensure!(!self.redis_timeout.is_zero(), "AUTHBRIDGE_REDIS_TIMEOUT must be > 0");
+        anyhow::ensure!(
+            self.rate_limit_memory_entries > 0,
+            "AUTHBRIDGE_RATE_LIMIT_MEMORY_ENTRIES must be > 0"
+        );
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use crate::{
     error::{ApiError, code},
     providers::{CodeGrant, Provider, ProviderError, ProviderUser},
+    ratelimit::{Action, ClientIp},
     state::AppState,
     store,
     store::social::SocialApp,
@@ -164,13 +165,20 @@ pub(crate) fn not_configured() -> ApiError {
 /// Username-or-email + password, as Django's ModelBackend: `None` for a wrong password, an
 /// unknown user or a disabled one, all after one argon2 verification (no user enumeration by
 /// timing). A Django-format or weaker hash is upgraded to our argon2id on success.
+///
+/// The attempt first spends the client IP's login budget, then the account's, named by the
+/// user's username when the name is a known username or email (both names of one account share
+/// one budget), else by the name as sent. A refusal is a 429 before any password work.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn authenticate_password(
     state: &AppState,
+    client: &ClientIp,
     login: &str,
     password: &SecretString,
 ) -> Result<Option<user::Model>, ApiError> {
     let user = store::users::find_by_login(&state.db, login.trim()).await?;
+    let account = user.as_ref().map_or(login, |u| u.username.as_str());
+    state.limits.check(Action::Login, client, Some(account)).await?;
     let matches = crate::password::verify(user.as_ref().map(|u| u.password.as_str()), password).await;
     let Some(user) = user.filter(|u| matches && u.is_active) else {
         return Ok(None);

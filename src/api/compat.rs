@@ -16,7 +16,7 @@ use super::{
 use crate::{
     error::{ApiError, code},
     login,
-    ratelimit::{Action, ClientIp},
+    ratelimit::ClientIp,
     state::AppState,
     tokens::{TokenError, TokenType},
 };
@@ -127,8 +127,7 @@ async fn password_login(
     body: CredentialsRequest,
 ) -> Result<Option<entity::user::Model>, ApiError> {
     let (login, password) = body.parts()?;
-    state.limits.check(Action::Login, &client, Some(&login)).await?;
-    login::authenticate_password(state, &login, &password).await
+    login::authenticate_password(state, &client, &login, &password).await
 }
 
 #[OpenApi(tag = "ApiTags::Tokens")]

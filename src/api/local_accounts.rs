@@ -120,8 +120,7 @@ impl LocalAccountsApi {
                 "Must include \"username\" and \"password\".",
             )
         })?;
-        state.limits.check(Action::Login, &client, Some(&name)).await?;
-        let user = login::authenticate_password(&state, &name, &SecretString::from(body.password))
+        let user = login::authenticate_password(&state, &client, &name, &SecretString::from(body.password))
             .await?
             .ok_or_else(|| {
                 ApiError::field(

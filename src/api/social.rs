@@ -13,6 +13,7 @@ use crate::{
     error::{ApiError, code},
     login::{self, Credential},
     providers::CodeGrant,
+    ratelimit::{Action, ClientIp},
     state::AppState,
     tokens::IssuedPair,
 };
@@ -182,7 +183,8 @@ impl SocialApi {
     /// dj-rest-auth `SocialLoginView` (`KakaoLogin`). Verifies the credential with the provider,
     /// checks that it was issued to this site's app, creates or updates the user and answers with
     /// our JWTs. Provider rejects the token → 400 `invalid_provider_token`; token of another app →
-    /// 400 `provider_app_mismatch`; provider down → 502, slow → 504.
+    /// 400 `provider_app_mismatch`; provider down → 502, slow → 504; the client IP's budget
+    /// spent → 429.
     #[oai(
         path = "/accounts/rest-auth/:provider/",
         method = "post",
@@ -194,9 +196,11 @@ impl SocialApi {
         req: &Request,
         /// Provider id: `kakao`.
         provider: Path<String>,
+        client: ClientIp,
         body: Body<SocialLoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
         let credential = Credential::try_from(body.into_inner())?;
+        state.limits.check(Action::SocialLogin, &client, None).await?;
         let site_id = current_site_id(&state, req).await?;
         let (user, pair) = login::social_login(&state, site_id, &provider, credential).await?;
         Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(

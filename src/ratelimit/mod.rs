@@ -1,5 +1,6 @@
-//! Rate limits of password logins, registration and password reset (api.md 6): GCRA per client
-//! IP and per account, counted in this process's memory (governor) or shared through Redis.
+//! Rate limits of password logins, registration, password reset (api.md 6) and social logins:
+//! GCRA per client IP and per account, counted in this process's memory (governor) or shared
+//! through Redis.
 //! Handlers call `check` before any password work; this module decides nothing else.
 
 mod client;
@@ -14,22 +15,30 @@ pub use self::client::{ClientIp, client_ip};
 use crate::config::{Rate, Settings};
 
 /// What a request spends its budget on. Token obtains (`/api/token/`, `/api-jwt-auth/`,
-/// `/api-token-auth/`) are password logins: they share `Login`'s budget.
+/// `/api-token-auth/`) are password logins: they share `Login`'s budget. A social login has a
+/// per-IP budget only: each attempt costs two calls on the app's Kakao quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Login,
     Register,
     PasswordReset,
+    SocialLogin,
 }
 
 impl Action {
-    const ALL: [Action; 3] = [Action::Login, Action::Register, Action::PasswordReset];
+    const ALL: [Action; 4] = [
+        Action::Login,
+        Action::Register,
+        Action::PasswordReset,
+        Action::SocialLogin,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Action::Login => "login",
             Action::Register => "register",
             Action::PasswordReset => "password_reset",
+            Action::SocialLogin => "social_login",
         }
     }
 }
@@ -108,11 +117,11 @@ pub struct Throttled {
     pub retry_after: Duration,
 }
 
-/// The six rates, indexed by `slot`.
-type Rates = [Rate; 6];
+/// The rates of every (action, scope), indexed by `slot` (a social login's account slot is unused).
+type Rates = [Rate; 8];
 
 fn rates(settings: &Settings) -> Rates {
-    let mut rates = [settings.login_rate_per_ip; 6];
+    let mut rates = [settings.social_login_rate_per_ip; 8];
     let table = [
         (
             Action::Login,
@@ -134,6 +143,7 @@ fn rates(settings: &Settings) -> Rates {
         rates[slot(action, Scope::Ip)] = ip;
         rates[slot(action, Scope::Account)] = account;
     }
+    rates[slot(Action::SocialLogin, Scope::Ip)] = settings.social_login_rate_per_ip;
     rates
 }
 
@@ -163,14 +173,14 @@ impl RateLimiter {
             None => None,
         };
         Ok(Self(Some(Arc::new(Inner {
-            memory: memory::MemoryLimits::new(&rates),
+            memory: memory::MemoryLimits::new(&rates, settings.rate_limit_memory_entries),
             redis,
         }))))
     }
 
-    /// Spends one request of `action` from the client's budget and, when given, the account's
-    /// (a login name or email; case and surrounding spaces do not matter). Call it before any
-    /// password work; `?` turns a refusal into 429 with `Retry-After`.
+    /// Spends one request of `action` from the client's budget and then, when given and the
+    /// client's allowed it, the account's (case and surrounding spaces do not matter). Call it
+    /// before any password work; `?` turns a refusal into 429 with `Retry-After`.
     ///
     /// Redis unreachable or slow: fails open to this instance's memory counts, with one `warn!`
     /// per outage, so a Redis outage neither stops logins nor lifts the limits.
@@ -210,11 +220,6 @@ impl RateLimiter {
             inner.memory.retain_recent();
         }
     }
-}
-
-/// The longest wait among refusing buckets, with the scope that set it.
-fn longest(waits: impl IntoIterator<Item = (Scope, Duration)>) -> Option<(Scope, Duration)> {
-    waits.into_iter().max_by_key(|(_, wait)| *wait)
 }
 
 #[cfg(test)]
