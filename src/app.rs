@@ -112,7 +112,7 @@ impl App {
 
 /// Background upkeep: re-read signing keys every minute (another instance or the CLI may have
 /// rotated them), forget full rate-limit buckets every minute, and purge expired refresh-token
-/// rows every `maintenance_interval`.
+/// rows and registrations whose confirmation key expired unused every `maintenance_interval`.
 async fn maintain(state: AppState) {
     // First ticks one period from now: at start-up the keys were just loaded.
     let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -126,11 +126,18 @@ async fn maintain(state: AppState) {
                 }
                 state.limits.retain_recent();
             }
-            _ = purge.tick() => match state.tokens.purge_expired().await {
-                Ok(purged) if purged > 0 => tracing::info!(purged, "expired refresh tokens purged"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens"),
-            },
+            _ = purge.tick() => {
+                match state.tokens.purge_expired().await {
+                    Ok(purged) if purged > 0 => tracing::info!(purged, "expired refresh tokens purged"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens"),
+                }
+                match store::email_claims::delete_expired_registrations(&state.db, chrono::Utc::now()).await {
+                    Ok(deleted) if deleted > 0 => tracing::info!(deleted, "unconfirmed registrations expired"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "deleting expired registrations"),
+                }
+            }
         }
     }
 }

@@ -67,7 +67,8 @@ pub struct Settings {
     /// replay revokes its whole family.
     #[serde(with = "humantime_serde")]
     pub refresh_reuse_grace: Duration,
-    /// How often expired refresh-token rows are purged (signing keys are re-read every minute).
+    /// How often expired refresh-token rows and unconfirmed registrations whose key expired are
+    /// purged (signing keys are re-read every minute).
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
     /// How long rows read on every request (users, social accounts, sites, social apps) may be served from memory

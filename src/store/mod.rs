@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod checkpoint;
+pub mod email_claims;
 pub mod keys;
 pub mod one_time;
 pub mod signups;

@@ -241,11 +241,15 @@ async fn try_upsert_login(
     let _turn = super::write_turn(db).await;
     let txn = db.begin().await?;
     let user = match link_to {
-        Some(user_id) => {
+        Link::Existing(user_id) => {
             users::touch_last_login(&txn, user_id, now).await?;
             users::get(&txn, user_id).await?
         }
-        None => users::insert_with_unique_username(&txn, new_user_of(provider, account), now).await?,
+        Link::NewUser => users::insert_with_unique_username(&txn, new_user_of(provider, account), now).await?,
+        Link::NewUserReleasing(claim) => {
+            super::email_claims::release_unverified(&txn, &claim).await?;
+            users::insert_with_unique_username(&txn, new_user_of(provider, account), now).await?
+        }
     };
     new_account_row(user.id, provider, account, now).insert(&txn).await?;
     txn.commit().await?;
@@ -284,27 +288,39 @@ pub(super) fn new_account_row(
 /// neither links nor collides (the writer's batched signups take only these). A failed read says
 /// no: the one-login path then reads again and reports it.
 pub async fn makes_new_user(db: &impl ConnectionTrait, account: &ProviderUser) -> bool {
-    matches!(link_target(db, account).await, Ok(None))
+    matches!(link_target(db, account).await, Ok(Link::NewUser))
+}
+
+/// What a first login of a provider account does with its email.
+enum Link {
+    /// No one has the address: a new user.
+    NewUser,
+    /// Join this user: both sides call the address verified.
+    Existing(i32),
+    /// The provider vouches for the address, which another account only claims unverified: that
+    /// claim is removed and the login makes its own user.
+    NewUserReleasing(entity::email_address::Model),
 }
 
 /// The existing user a new social account may join: only when both the provider and our own
 /// records call the address verified (allauth trusts the provider alone; that lets anyone who
-/// controls a provider account with your unverified address take over your account).
-async fn link_target(db: &impl ConnectionTrait, account: &ProviderUser) -> Result<Option<i32>, StoreError> {
+/// controls a provider account with your unverified address take over your account). An
+/// unverified claim never blocks a verified login.
+async fn link_target(db: &impl ConnectionTrait, account: &ProviderUser) -> Result<Link, StoreError> {
     let Some(email) = account.email.as_deref() else {
-        return Ok(None);
+        return Ok(Link::NewUser);
     };
     if let Some(row) = users::find_email(db, email).await? {
-        return if row.verified && account.email_verified {
-            Ok(Some(row.user_id))
-        } else {
-            Err(StoreError::EmailInUse)
+        return match (row.verified, account.email_verified) {
+            (true, true) => Ok(Link::Existing(row.user_id)),
+            (false, true) => Ok(Link::NewUserReleasing(row)),
+            (_, false) => Err(StoreError::EmailInUse),
         };
     }
     if users::find_by_user_email(db, email).await?.is_some() {
         return Err(StoreError::EmailInUse);
     }
-    Ok(None)
+    Ok(Link::NewUser)
 }
 
 impl From<crate::config::SocialAppConfig> for NewSocialApp {

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod compat;
 mod cookie_mode;
+mod email_ownership;
 mod emulator;
 mod enumeration;
 mod fake_kakao;

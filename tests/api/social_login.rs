@@ -331,21 +331,47 @@ async fn a_verified_kakao_email_links_to_the_local_user_with_that_verified_email
 
 async fn an_email_unverified_on_either_side_is_not_linked(backend: Backend) {
     let app = spawn_app(backend).await;
-    insert_local_user(&app, "a@b.c", false).await;
-    app.kakao
-        .accepts_token("both-verified", full_user(1, "a@b.c", true, true));
+    let local = insert_local_user(&app, "a@b.c", false).await;
+    // The local user signed in once: an account in use, not an abandoned registration.
+    users_last_login_now(&app, local.id).await;
     app.kakao
         .accepts_token("kakao-unverified", full_user(2, "a@b.c", true, false));
+    app.kakao
+        .accepts_token("both-verified", full_user(1, "a@b.c", true, true));
 
-    for token in ["both-verified", "kakao-unverified"] {
-        let response = app.post_kakao_login(&json!({"access_token": token})).await;
-        let body = assert_error(response, 400, "email_in_use").await;
-        assert_eq!(
-            body["non_field_errors"],
-            json!(["User is already registered with this e-mail address."])
-        );
-    }
-    assert_eq!(count_rows(&app).await, (1, 0, 1), "no social account, no new user");
+    let response = app.post_kakao_login(&json!({"access_token": "kakao-unverified"})).await;
+    let body = assert_error(response, 400, "email_in_use").await;
+    assert_eq!(
+        body["non_field_errors"],
+        json!(["User is already registered with this e-mail address."])
+    );
+
+    // Kakao vouches for the address, the local user only claimed it: the verified login gets its
+    // own user and the unverified claim goes.
+    let response = app.post_kakao_login(&json!({"access_token": "both-verified"})).await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_ne!(body["user"]["pk"], local.id, "not linked");
+    let row = email_address::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(
+        (row.user_id, row.verified),
+        (body["user"]["pk"].as_i64().unwrap() as i32, true)
+    );
+    let local = user::Entity::find_by_id(local.id).one(&app.db).await.unwrap().unwrap();
+    assert_eq!(local.email, "", "the unverified claim is gone from the local user");
+    assert_eq!(count_rows(&app).await, (2, 1, 1));
+}
+
+async fn users_last_login_now(app: &TestApp, id: i32) {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::LastLogin,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .filter(user::Column::Id.eq(id))
+        .exec(&app.db)
+        .await
+        .unwrap();
 }
 
 async fn fifty_concurrent_first_logins_create_exactly_one_user(backend: Backend) {
