@@ -407,10 +407,16 @@ pub async fn delete_user(
         let Some(provider) = providers.get(&account.provider) else {
             continue;
         };
-        let app = apps.iter().find(|a| {
+        // With the admin key of the app the account came through: Kakao ids are per app. An
+        // account from before that was recorded: the provider's first app with an admin key.
+        let has_admin_key = |a: &&store::social::SocialApp| {
             use secrecy::ExposeSecret;
             a.provider == account.provider && !a.admin_key.expose_secret().is_empty()
-        });
+        };
+        let app = match account.social_app_id {
+            Some(id) => apps.iter().filter(has_admin_key).find(|a| a.id == id),
+            None => apps.iter().find(has_admin_key),
+        };
         match app {
             Some(app) => provider.unlink(app, &account.uid).await?,
             None => tracing::warn!(provider = %account.provider, "no admin key to unlink with; deleting locally only"),

@@ -6,6 +6,7 @@ mod m20261123_000001_create_core_tables;
 mod m20261123_000002_create_token_tables;
 mod m20261123_000003_create_one_time_keys;
 mod m20261123_000004_index_user_email;
+mod m20261203_000006_add_social_account_app;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_token_tables::Migration),
             Box::new(m20261123_000003_create_one_time_keys::Migration),
             Box::new(m20261123_000004_index_user_email::Migration),
+            Box::new(m20261203_000006_add_social_account_app::Migration),
         ]
     }
 }

@@ -186,6 +186,8 @@ pub(crate) fn social_account<'a>(get: impl Fn(&'static str) -> Raw<'a>) -> Field
         // allauth fills last_login on every login; a NULL there means "never since joining".
         last_login: optional_timestamp(get("last_login"), "last_login")?.unwrap_or(date_joined),
         date_joined,
+        // allauth does not record it: filled at the account's next login.
+        social_app_id: None,
     })
 }
 

@@ -128,7 +128,8 @@ impl Provider for Kakao {
             tracing::info!(app_id = info.app_id, "kakao token issued to a foreign app");
             return Err(ProviderError::AppMismatch);
         }
-        let user = parse_user(me)?;
+        let mut user = parse_user(me)?;
+        user.social_app_id = Some(app.id);
         if user.uid != info.id.to_string() {
             return Err(ProviderError::Unavailable(
                 "token info and user info disagree on the id".into(),
@@ -222,6 +223,7 @@ impl Provider for Kakao {
             email,
             username_hint,
             extra_data: claims,
+            social_app_id: Some(app.id),
         })
     }
 }
@@ -253,6 +255,7 @@ fn parse_user(me: Value) -> Result<ProviderUser, ProviderError> {
         email_verified,
         username_hint,
         extra_data: me,
+        social_app_id: None,
     })
 }
 

@@ -64,6 +64,8 @@ pub struct ProviderUser {
     pub username_hint: Option<String>,
     /// The provider's full user-info JSON, kept as the social account's `extra_data`.
     pub extra_data: serde_json::Value,
+    /// Our social app (`SocialApp::id`) the credential was verified for.
+    pub social_app_id: Option<i32>,
 }
 
 #[async_trait::async_trait]

@@ -228,6 +228,10 @@ async fn try_upsert_login(
                 Expr::value(account.extra_data.clone()),
             )
             .col_expr(social_account::Column::LastLogin, Expr::value(now))
+            .col_expr(
+                social_account::Column::SocialAppId,
+                Expr::value(account.social_app_id.or(existing.social_app_id)),
+            )
             .filter(social_account::Column::Id.eq(existing.id))
             .exec(&txn)
             .await?;
@@ -280,6 +284,7 @@ pub(super) fn new_account_row(
         extra_data: Set(account.extra_data.clone()),
         date_joined: Set(now),
         last_login: Set(now),
+        social_app_id: Set(account.social_app_id),
         ..Default::default()
     }
 }
@@ -353,6 +358,25 @@ pub async fn find_apps_by_app_id(
     Ok(found)
 }
 
+/// The account `uid` of `provider` if it came through one of `apps` (the apps whose admin key
+/// the caller proved). An account from before the app was recorded counts only when the
+/// provider has a single app, where it cannot have come through another.
+pub async fn find_account_of_apps(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    uid: &str,
+    apps: &[i32],
+) -> Result<Option<social_account::Model>, StoreError> {
+    let Some(account) = find_account(db, provider, uid).await? else {
+        return Ok(None);
+    };
+    let came_through_them = match account.social_app_id {
+        Some(app) => apps.contains(&app),
+        None => list_apps(db).await?.iter().filter(|a| a.provider == provider).count() == 1,
+    };
+    Ok(came_through_them.then_some(account))
+}
+
 pub async fn list_accounts(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<social_account::Model>, StoreError> {
     Ok(social_account::Entity::find()
         .filter(social_account::Column::UserId.eq(user_id))
@@ -385,6 +409,10 @@ pub async fn connect_account(
                     Expr::value(account.extra_data.clone()),
                 )
                 .col_expr(social_account::Column::LastLogin, Expr::value(now))
+                .col_expr(
+                    social_account::Column::SocialAppId,
+                    Expr::value(account.social_app_id.or(existing.social_app_id)),
+                )
                 .filter(social_account::Column::Id.eq(existing.id))
                 .exec(db)
                 .await?;

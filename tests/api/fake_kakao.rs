@@ -35,6 +35,8 @@ pub struct FakeState {
     pub codes: HashMap<String, crate::fake_kakao_oidc::CodeScript>,
     /// Target ids unlinked through `/v1/user/unlink` with the right admin key.
     pub unlinked: Vec<String>,
+    /// The same, with the admin key each was unlinked with.
+    pub unlinked_with: Vec<(String, String)>,
     pub jwks_down: bool,
     /// The `kid` the JWKS publishes its one key under (`fake_kakao_oidc::KID` when unset).
     pub jwks_kid: Option<String>,
@@ -110,6 +112,10 @@ impl FakeKakao {
     /// Every call waits this long before answering.
     pub fn is_slow(&self, delay: Duration) {
         self.state.lock().unwrap().delay = Some(delay);
+    }
+
+    pub fn unlinked_with(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().unlinked_with.clone()
     }
 
     pub fn unlinked(&self) -> Vec<String> {
@@ -242,6 +248,8 @@ async fn handler_me(req: &Request, state: Data<&Shared>) -> Response {
 }
 
 pub const ADMIN_KEY: &str = "kakao-admin-key";
+/// The admin key of a second Kakao app (multi-app deployments).
+pub const OTHER_ADMIN_KEY: &str = "other-app-admin-key";
 
 /// `POST /v1/user/unlink` with `KakaoAK <admin key>` and `target_id_type=user_id&target_id=…`.
 #[handler]
@@ -255,9 +263,14 @@ async fn handler_unlink(req: &Request, body: poem::Body, state: Data<&Shared>) -
             .status(StatusCode::INTERNAL_SERVER_ERROR)
             .body("upstream error");
     }
-    let authorized =
-        req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("KakaoAK {ADMIN_KEY}"));
-    if !authorized {
+    let presented = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("KakaoAK "))
+        .unwrap_or_default()
+        .to_owned();
+    if presented != ADMIN_KEY && presented != OTHER_ADMIN_KEY {
         return kakao_error(StatusCode::UNAUTHORIZED, "invalid app key.", -401);
     }
     if form.get("target_id_type").map(String::as_str) != Some("user_id") {
@@ -265,6 +278,7 @@ async fn handler_unlink(req: &Request, body: poem::Body, state: Data<&Shared>) -
     }
     let target = form.get("target_id").cloned().unwrap_or_default();
     s.unlinked.push(target.clone());
+    s.unlinked_with.push((target.clone(), presented));
     json_ok(json!({"id": target.parse::<i64>().unwrap_or_default()}))
 }
 

@@ -15,6 +15,7 @@ mod import_django;
 mod jwt;
 mod kakao_code_and_oidc;
 mod local_accounts;
+mod multi_app;
 mod operations;
 mod rate_limits;
 mod smtp_sink;
