@@ -88,6 +88,12 @@ impl App {
         self.port
     }
 
+    /// The group-commit writer, for the test hook that stops it (`stop_for_tests`).
+    #[doc(hidden)]
+    pub fn token_writer(&self) -> crate::store::token_writer::TokenWriter {
+        self.state.tokens.writer().clone()
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }

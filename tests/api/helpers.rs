@@ -167,6 +167,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub kakao: FakeKakao,
     pub settings: Settings,
+    /// The app's group-commit writer (tests stop it to see it come back).
+    pub writer: store::token_writer::TokenWriter,
     server: tokio::task::JoinHandle<()>,
     _database: TestDatabase,
 }
@@ -199,6 +201,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     tweak(&mut settings);
     let app = App::build(settings.clone()).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let writer = app.token_writer();
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped(std::future::pending()).await;
     });
@@ -214,6 +217,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         db,
         kakao,
         settings,
+        writer,
         server,
         _database: database,
     };

@@ -21,4 +21,5 @@ mod rate_limits;
 mod smtp_sink;
 mod social_accounts;
 mod social_login;
+mod supervision;
 mod token_lifecycle;
