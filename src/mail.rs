@@ -83,10 +83,6 @@ impl Mailer {
         Ok(mailer)
     }
 
-    pub fn is_configured(&self) -> bool {
-        self.transport.is_some()
-    }
-
     /// Whether mail can be sent at all: `NotConfigured` or `BadSender` (both 503) otherwise.
     pub fn ready(&self) -> Result<(), MailError> {
         if self.transport.is_none() {
