@@ -106,6 +106,7 @@ TARGETS = [
     # (label, scenario, baseline, divisor, minimum share of baseline/divisor)
     ("kakao-existing >= 25% of mock-direct/2", "kakao-existing", "mock-direct", 2, 0.25),
     ("kakao-new >= 15% of mock-direct/2", "kakao-new", "mock-direct", 2, 0.15),
+    ("kakao-new-common within 15% of kakao-new", "kakao-new-common", "kakao-new", 1, 0.85),
     ("verify >= 60% of hello", "verify", "hello", 1, 0.60),
     ("user >= 40% of hello", "user", "hello", 1, 0.40),
     ("refresh (SQLite) >= 10% of hello", "refresh", "hello", 1, 0.10),

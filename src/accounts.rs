@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use crate::{
     error::{ApiError, code},
-    mail::MailError,
+    mail::{MailError, Outgoing},
     state::AppState,
     store::{self, StoreError, one_time},
     tokens::jwt_at,
@@ -43,13 +43,22 @@ pub fn decode_uid(uid: &str) -> Option<i32> {
 
 impl From<MailError> for ApiError {
     fn from(e: MailError) -> Self {
-        match e {
-            MailError::Address(_) => ApiError::field(code::INVALID, "email", "Enter a valid email address."),
-            e => ApiError::Unavailable(poem_openapi::payload::Json(crate::error::ErrorBody {
-                detail: format!("Mail could not be sent: {e}"),
-                code: code::SERVICE_UNAVAILABLE.into(),
-            })),
-        }
+        let detail = match e {
+            MailError::Recipient => {
+                return ApiError::field(code::INVALID, "email", "Enter a valid email address.");
+            }
+            // Our configuration, not the client's input: an operator must act.
+            MailError::BadSender => {
+                tracing::error!(error = %e, "mail cannot be sent");
+                "Mail cannot be sent: the server's mail configuration is broken."
+            }
+            MailError::NotConfigured => "Mail cannot be sent: mail is not configured on this server.",
+            MailError::QueueFull | MailError::Transport(_) => "Mail cannot be sent right now; retry later.",
+        };
+        ApiError::Unavailable(poem_openapi::payload::Json(crate::error::ErrorBody {
+            detail: detail.into(),
+            code: code::SERVICE_UNAVAILABLE.into(),
+        }))
     }
 }
 
@@ -63,6 +72,24 @@ pub fn check_username(name: &str) -> Result<(), ApiError> {
         "username",
         "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
     ))
+}
+
+/// `check_username`, and a name with an `@` may not be another user's email address: logins look
+/// such a name up as an email first, and the name would pass for that user's address elsewhere.
+/// `user_id` is the account being renamed (`None` for a registration).
+pub async fn check_new_username(state: &AppState, name: &str, user_id: Option<i32>) -> Result<(), ApiError> {
+    check_username(name)?;
+    if name.contains('@')
+        && let Some(owner) = store::users::email_owner(&state.db, name).await?
+        && Some(owner) != user_id
+    {
+        return Err(ApiError::field(
+            code::INVALID,
+            "username",
+            "A user with that username already exists.",
+        ));
+    }
+    Ok(())
 }
 
 /// Where a new password's errors go: (mismatch field, validator field). dj-rest-auth's password
@@ -95,8 +122,9 @@ pub fn check_new_password(
     Err(error)
 }
 
-/// Sends an email-confirmation key for `email` of `user_id`.
+/// Queues a mail with a new email-confirmation key for `email` of `user_id`.
 pub async fn send_confirmation(state: &AppState, user_id: i32, email: &str) -> Result<(), ApiError> {
+    state.mailer.ready()?;
     let (key, hash) = new_key();
     store::one_time::insert(
         &state.db,
@@ -109,12 +137,68 @@ pub async fn send_confirmation(state: &AppState, user_id: i32, email: &str) -> R
         },
     )
     .await?;
-    let link = state.settings.email_confirm_url.replace("{key}", &key);
-    let body = format!(
-        "Hello,\n\nconfirm that {email} is your address by opening\n\n{link}\n\nor by sending this key to \
-         /rest-auth/registration/verify-email/:\n\n{key}\n\nIf you did not sign up, ignore this mail.\n"
-    );
-    state.mailer.send(email, "Confirm your email address", body).await?;
+    let mail = confirmation_mail(&state.settings, email, &key);
+    state.mailer.submit(async move { Ok(Some(mail)) })?;
+    Ok(())
+}
+
+fn confirmation_mail(settings: &crate::config::Settings, email: &str, key: &str) -> Outgoing {
+    let link = settings.email_confirm_url.replace("{key}", key);
+    Outgoing {
+        to: email.to_owned(),
+        subject: "Confirm your email address",
+        body: format!(
+            "Hello,\n\nconfirm that {email} is your address by opening\n\n{link}\n\nor by sending this key to \
+             /rest-auth/registration/verify-email/:\n\n{key}\n\nIf you did not sign up, ignore this mail.\n"
+        ),
+    }
+}
+
+/// allauth's "account already exists" mail: sent instead of an error when someone registers
+/// with an address that has an account (`ACCOUNT_PREVENT_ENUMERATION`).
+fn account_exists_mail(settings: &crate::config::Settings, email: &str) -> Outgoing {
+    let reset = settings
+        .password_reset_url
+        .split('{')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Outgoing {
+        to: email.to_owned(),
+        subject: "Account already exists",
+        body: format!(
+            "Hello,\n\nsomeone tried to sign up with {email}, but an account with this address already \
+             exists. If it was you and you forgot your password, ask for a reset ({reset}).\n\n\
+             If it was not you, ignore this mail: nothing changes.\n"
+        ),
+    }
+}
+
+/// Queues a new confirmation mail for `email` when it belongs to an unverified address; silent
+/// otherwise. The lookup runs in the queue too, so the answer's timing tells nothing.
+pub fn resend_confirmation(state: &AppState, email: &str) -> Result<(), ApiError> {
+    let (job_state, email) = (state.clone(), email.to_owned());
+    state.mailer.submit(async move {
+        let Some(row) = store::users::find_email(&job_state.db, &email).await? else {
+            return Ok(None);
+        };
+        if row.verified {
+            return Ok(None);
+        }
+        let (key, hash) = new_key();
+        store::one_time::insert(
+            &job_state.db,
+            one_time::NewKey {
+                purpose: one_time::CONFIRM_EMAIL,
+                user_id: row.user_id,
+                email: Some(&row.email),
+                key_hash: &hash,
+                expires_at: jwt_at(Utc::now(), job_state.settings.email_confirmation_lifetime),
+            },
+        )
+        .await?;
+        Ok(Some(confirmation_mail(&job_state.settings, &row.email, &key)))
+    })?;
     Ok(())
 }
 
@@ -131,15 +215,27 @@ pub async fn confirm_email(state: &AppState, key: &str) -> Result<Option<i32>, A
     Ok(Some(row.user_id))
 }
 
-/// Sends a reset link to the active user owning `email`, if any; silent otherwise, so the
-/// answer does not tell whether the address is registered.
-pub async fn send_password_reset(state: &AppState, email: &str) -> Result<(), ApiError> {
+/// Queues a reset link for the active user owning `email`, if any. Everything (the lookup, the
+/// key, the mail) happens in the mail queue after the answer, so a registered and an unknown
+/// address get the same answer in the same time, and SMTP's failures never reach the client.
+pub fn send_password_reset(state: &AppState, email: &str) -> Result<(), ApiError> {
+    if email.parse::<lettre::Address>().is_err() {
+        return Err(ApiError::field(code::INVALID, "email", "Enter a valid email address."));
+    }
+    let (job_state, email) = (state.clone(), email.to_owned());
+    state
+        .mailer
+        .submit(async move { password_reset_mail(&job_state, &email).await })?;
+    Ok(())
+}
+
+async fn password_reset_mail(state: &AppState, email: &str) -> anyhow::Result<Option<Outgoing>> {
     let owner = match store::users::find_email(&state.db, email).await? {
         Some(row) => Some(store::users::get(&state.db, row.user_id).await?),
         None => store::users::find_by_user_email(&state.db, email).await?,
     };
     let Some(user) = owner.filter(|u| u.is_active) else {
-        return Ok(());
+        return Ok(None);
     };
     let now = Utc::now();
     store::one_time::void_for_user(&state.db, one_time::RESET_PASSWORD, user.id, now).await?;
@@ -161,13 +257,15 @@ pub async fn send_password_reset(state: &AppState, email: &str) -> Result<(), Ap
         .password_reset_url
         .replace("{uid}", &uid)
         .replace("{token}", &token);
-    let body = format!(
-        "Hello {},\n\nsomeone asked to reset your password. To choose a new one, open\n\n{link}\n\n\
-         (uid {uid}, token {token}). If it was not you, ignore this mail: nothing changes.\n",
-        user.username
-    );
-    state.mailer.send(email, "Reset your password", body).await?;
-    Ok(())
+    Ok(Some(Outgoing {
+        to: email.to_owned(),
+        subject: "Reset your password",
+        body: format!(
+            "Hello {},\n\nsomeone asked to reset your password. To choose a new one, open\n\n{link}\n\n\
+             (uid {uid}, token {token}). If it was not you, ignore this mail: nothing changes.\n",
+            user.username
+        ),
+    }))
 }
 
 /// Sets a new password from a reset link; revokes every token of the user, and returns it.
@@ -202,25 +300,31 @@ pub async fn set_password(state: &AppState, user_id: i32, password: &SecretStrin
     Ok(())
 }
 
-/// A new local user with an unverified email row, in one transaction.
+/// What a registration did.
+pub enum Registration {
+    Created(user::Model),
+    /// The address has an account: its owner was mailed (`ACCOUNT_PREVENT_ENUMERATION`), and
+    /// the client gets the same answer as for a new account.
+    OwnerNotified,
+}
+
+/// A new local user with an unverified email row, in one transaction. An address that has an
+/// account is a 400 on `email`, or, with `prevent_enumeration`, a mail to its owner and the
+/// same answer as a new account; the password is hashed either way, so the timing matches too.
 pub async fn register(
     state: &AppState,
     username: &str,
     email: &str,
     password: &SecretString,
-) -> Result<user::Model, ApiError> {
-    if store::users::find_email(&state.db, email).await?.is_some()
-        || store::users::find_by_user_email(&state.db, email).await?.is_some()
-    {
-        return Err(ApiError::field(
-            code::EMAIL_IN_USE,
-            "email",
-            "A user is already registered with this e-mail address.",
-        ));
-    }
+) -> Result<Registration, ApiError> {
     let password_hash = crate::password::hash(password)
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    if store::users::find_email(&state.db, email).await?.is_some()
+        || store::users::find_by_user_email(&state.db, email).await?.is_some()
+    {
+        return address_taken(state, email);
+    }
     let txn = state.db.begin().await.map_err(StoreError::from)?;
     let user = match store::users::insert_local(
         &txn,
@@ -244,17 +348,32 @@ pub async fn register(
         other => other?,
     };
     if let Err(e) = store::users::insert_email(&txn, user.id, email, false).await {
-        return Err(match e {
-            StoreError::Conflict(_) => ApiError::field(
-                code::EMAIL_IN_USE,
-                "email",
-                "A user is already registered with this e-mail address.",
-            ),
-            e => e.into(),
-        });
+        return match e {
+            // Registered concurrently by someone else.
+            StoreError::Conflict(_) => {
+                txn.rollback().await.map_err(StoreError::from)?;
+                address_taken(state, email)
+            }
+            e => Err(e.into()),
+        };
     }
     txn.commit().await.map_err(StoreError::from)?;
-    Ok(user)
+    Ok(Registration::Created(user))
+}
+
+fn address_taken(state: &AppState, email: &str) -> Result<Registration, ApiError> {
+    if !state.settings.prevent_enumeration {
+        return Err(ApiError::field(
+            code::EMAIL_IN_USE,
+            "email",
+            "A user is already registered with this e-mail address.",
+        ));
+    }
+    if state.settings.email_verification != crate::config::EmailVerification::None {
+        let mail = account_exists_mail(&state.settings, email);
+        state.mailer.submit(async move { Ok(Some(mail)) })?;
+    }
+    Ok(Registration::OwnerNotified)
 }
 
 /// Why a deletion stopped; nothing was deleted in either case.
@@ -289,10 +408,16 @@ pub async fn delete_user(
         let Some(provider) = providers.get(&account.provider) else {
             continue;
         };
-        let app = apps.iter().find(|a| {
+        // With the admin key of the app the account came through: Kakao ids are per app. An
+        // account from before that was recorded: the provider's first app with an admin key.
+        let has_admin_key = |a: &&store::social::SocialApp| {
             use secrecy::ExposeSecret;
             a.provider == account.provider && !a.admin_key.expose_secret().is_empty()
-        });
+        };
+        let app = match account.social_app_id {
+            Some(id) => apps.iter().filter(has_admin_key).find(|a| a.id == id),
+            None => apps.iter().find(has_admin_key),
+        };
         match app {
             Some(app) => provider.unlink(app, &account.uid).await?,
             None => tracing::warn!(provider = %account.provider, "no admin key to unlink with; deleting locally only"),

@@ -123,6 +123,12 @@ impl App {
         self.metrics_port
     }
 
+    /// The group-commit writer, for the test hook that stops it (`stop_for_tests`).
+    #[doc(hidden)]
+    pub fn token_writer(&self) -> crate::store::token_writer::TokenWriter {
+        self.state.tokens.writer().clone()
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -162,8 +168,8 @@ fn port_of(acceptor: &TcpAcceptor) -> u16 {
 
 /// Background upkeep: re-read signing keys every `key_reload_interval` (another instance or the
 /// CLI may have rotated or revoked them) and at once on SIGHUP, forget full rate-limit buckets
-/// every minute, and purge expired refresh-token rows, revoked sessions and old audit events
-/// every `maintenance_interval`.
+/// every minute, and purge expired refresh-token rows, revoked sessions, old audit events and
+/// registrations whose confirmation key expired unused every `maintenance_interval`.
 async fn maintain(state: AppState) {
     // First ticks one period from now: at start-up the keys were just loaded.
     let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -190,6 +196,11 @@ async fn maintain(state: AppState) {
                     Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens"),
                 }
                 purge_audit(&state).await;
+                match store::email_claims::delete_expired_registrations(&state.db, chrono::Utc::now()).await {
+                    Ok(deleted) if deleted > 0 => tracing::info!(deleted, "unconfirmed registrations expired"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "deleting expired registrations"),
+                }
             }
         }
     }

@@ -42,6 +42,9 @@ pub struct Settings {
     pub kakao_auth_base: Url,
     /// `iss` required of Kakao id_tokens.
     pub kakao_issuer: String,
+    /// An id_token sent alone (no access token, no code) must come with the nonce it echoes; `false`
+    /// accepts it without one (a replayed id_token then signs in until it expires).
+    pub kakao_require_nonce: bool,
     /// Total time allowed for all provider calls of one login (`5s`, `500ms`).
     #[serde(with = "humantime_serde")]
     pub provider_timeout: Duration,
@@ -77,7 +80,8 @@ pub struct Settings {
     /// How long audit events are kept (`90days`; `0s` keeps them forever).
     #[serde(with = "humantime_serde")]
     pub audit_retention: Duration,
-    /// How often expired refresh-token rows are purged (signing keys are re-read every minute).
+    /// How often expired refresh-token rows, revoked sessions, old audit events and unconfirmed
+    /// registrations whose key expired are purged.
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
     /// How long rows read on every request (users, social accounts, sites, social apps) may be served from memory
@@ -106,6 +110,9 @@ pub struct Settings {
     pub mail_from: String,
     /// allauth `ACCOUNT_EMAIL_VERIFICATION`: `mandatory` (no login before), `optional`, `none`.
     pub email_verification: EmailVerification,
+    /// allauth `ACCOUNT_PREVENT_ENUMERATION`: registering a taken address answers as a new one and
+    /// mails the address's owner; `false`: a 400 on `email` says the address is taken.
+    pub prevent_enumeration: bool,
     /// Link in the confirmation mail; `{key}` is replaced by the key.
     pub email_confirm_url: String,
     /// Link in the password-reset mail; `{uid}` and `{token}` are replaced.
@@ -120,7 +127,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Social apps applied at start-up (file only: `[[social_apps]]`).
     pub social_apps: Vec<SocialAppConfig>,
-    /// Apply the rate limits of password login, registration, password reset and introspection (`false`: off).
+    /// Apply the rate limits of password and social login, registration, password reset and
+    /// introspection (`false`: off).
     pub rate_limits_enabled: bool,
     /// Password logins and token obtains per account (the login name, case-insensitive): `N/period`.
     pub login_rate_per_account: Rate,
@@ -138,6 +146,11 @@ pub struct Settings {
     pub introspect_rate_per_client: Rate,
     /// Token introspection requests per client IP.
     pub introspect_rate_per_ip: Rate,
+    /// Social logins per client IP: each attempt costs two calls on the app's Kakao quota.
+    pub social_login_rate_per_ip: Rate,
+    /// Most entries each in-memory budget table keeps (per action and scope); past it the oldest
+    /// is dropped, so a flood of distinct names or addresses cannot grow memory without bound.
+    pub rate_limit_memory_entries: usize,
     /// Redis (`redis://[:password@]host:6379/0`) shared by all instances for the rate-limit counts;
     /// unset: each instance counts in its own memory.
     pub redis_url: Option<SecretString>,
@@ -347,6 +360,7 @@ impl Default for Settings {
             kakao_api_base: Url::parse("https://kapi.kakao.com").expect("static URL"),
             kakao_auth_base: Url::parse("https://kauth.kakao.com").expect("static URL"),
             kakao_issuer: "https://kauth.kakao.com".into(),
+            kakao_require_nonce: true,
             provider_timeout: Duration::from_secs(5),
             provider_connect_timeout: Duration::from_secs(2),
             jwt_algorithm: JwtAlgorithm::EdDSA,
@@ -371,6 +385,7 @@ impl Default for Settings {
             smtp_url: None,
             mail_from: "authbridge <no-reply@localhost>".into(),
             email_verification: EmailVerification::Mandatory,
+            prevent_enumeration: true,
             email_confirm_url: "http://127.0.0.1:8000/verify-email/{key}".into(),
             password_reset_url: "http://127.0.0.1:8000/reset-password/{uid}/{token}".into(),
             email_confirmation_lifetime: Duration::from_secs(3 * 86_400),
@@ -386,6 +401,8 @@ impl Default for Settings {
             password_reset_rate_per_ip: Rate::new(20, Duration::from_secs(3600)),
             introspect_rate_per_client: Rate::new(6000, Duration::from_secs(60)),
             introspect_rate_per_ip: Rate::new(6000, Duration::from_secs(60)),
+            social_login_rate_per_ip: Rate::new(300, Duration::from_secs(60)),
+            rate_limit_memory_entries: 50_000,
             redis_url: None,
             redis_key_prefix: "authbridge:rl:".into(),
             redis_timeout: Duration::from_millis(500),
@@ -482,6 +499,10 @@ impl Settings {
             !(self.cors_allow_credentials && self.cors_allowed_origins.iter().any(|o| o == "*")),
             "AUTHBRIDGE_CORS_ALLOW_CREDENTIALS=true needs explicit origins in \
              AUTHBRIDGE_CORS_ALLOWED_ORIGINS, not `*`"
+        );
+        anyhow::ensure!(
+            self.rate_limit_memory_entries > 0,
+            "AUTHBRIDGE_RATE_LIMIT_MEMORY_ENTRIES must be > 0"
         );
         Ok(())
     }

@@ -8,6 +8,7 @@ use crate::{
     audit::{Entry, Origin, event},
     error::{ApiError, code},
     providers::{CodeGrant, Provider, ProviderError, ProviderUser},
+    ratelimit::{Action, ClientIp},
     state::AppState,
     store,
     store::social::SocialApp,
@@ -136,7 +137,18 @@ pub async fn verify_credential(
             check_id_token(provider.as_ref(), &app, tokens.id_token, nonce.as_deref(), &account).await?;
             account
         }
-        Credential::IdToken { token, nonce } => provider.verify_id_token(&app, &token, nonce.as_deref()).await?,
+        Credential::IdToken { token, nonce } => {
+            // Alone, an id_token is a bearer credential that anyone who saw it could replay until
+            // it expires (hours); the nonce ties it to the login the client started.
+            if nonce.is_none() && state.settings.kakao_require_nonce {
+                return Err(ApiError::field(
+                    code::INVALID,
+                    "nonce",
+                    "This field is required when id_token is sent alone.",
+                ));
+            }
+            provider.verify_id_token(&app, &token, nonce.as_deref()).await?
+        }
     })
 }
 
@@ -166,14 +178,21 @@ pub(crate) fn not_configured() -> ApiError {
 /// Username-or-email + password, as Django's ModelBackend: `None` for a wrong password, an
 /// unknown user or a disabled one, all after one argon2 verification (no user enumeration by
 /// timing). A Django-format or weaker hash is upgraded to our argon2id on success.
+///
+/// The attempt first spends the client IP's login budget, then the account's, named by the
+/// user's username when the name is a known username or email (both names of one account share
+/// one budget), else by the name as sent. A refusal is a 429 before any password work.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn authenticate_password(
     state: &AppState,
+    client: &ClientIp,
     origin: &Origin,
     login: &str,
     password: &SecretString,
 ) -> Result<Option<user::Model>, ApiError> {
     let user = store::users::find_by_login(&state.db, login.trim()).await?;
+    let account = user.as_ref().map_or(login, |u| u.username.as_str());
+    state.limits.check(Action::Login, client, Some(account)).await?;
     let matches = crate::password::verify(user.as_ref().map(|u| u.password.as_str()), password).await;
     let attempt = Entry::new(event::LOGIN_SUCCEEDED).method("password");
     let known = user.as_ref().map(|u| u.id);

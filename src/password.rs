@@ -50,39 +50,58 @@ async fn run_hashing<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static
     spawn_blocking_in_span(job).await.map_err(|_| PasswordError::Task)
 }
 
-/// A hash that no password matches, verified for unknown users so that "no such user" and
-/// "wrong password" take the same time.
+/// A hash that no password matches, verified for unknown users and unusable or unknown hashes
+/// so that they take the same time as a wrong password.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking("authbridge-dummy-password").unwrap_or_default());
 
 fn verify_blocking(stored: &str, password: &str) -> bool {
-    if let Some(phc) = stored.strip_prefix(DJANGO_ARGON2_PREFIX) {
-        return PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok());
+    if let Some(phc) = stored.strip_prefix(DJANGO_ARGON2_PREFIX)
+        && let Ok(hash) = PasswordHash::new(phc)
+    {
+        return argon2().verify_password(password.as_bytes(), &hash).is_ok();
     }
-    if stored.starts_with("$argon2") {
-        return PasswordHash::new(stored).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok());
+    if stored.starts_with("$argon2")
+        && let Ok(hash) = PasswordHash::new(stored)
+    {
+        return argon2().verify_password(password.as_bytes(), &hash).is_ok();
     }
-    if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
-        return verify_django_pbkdf2(rest, password);
+    if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$")
+        && let Some(matches) = verify_django_pbkdf2(rest, password)
+    {
+        return matches;
     }
-    // `!…` (unusable) and unknown formats never match.
+    // `!…` (a social-only account), unknown or broken formats never match, after the same argon2
+    // work as a wrong password: an answer at once would tell which accounts are Kakao-only.
+    let dummy = DUMMY_HASH.strip_prefix(DJANGO_ARGON2_PREFIX).unwrap_or_default();
+    let _ = PasswordHash::new(dummy).map(|h| argon2().verify_password(password.as_bytes(), &h));
     false
 }
 
-/// `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>` (Django's default hasher).
-fn verify_django_pbkdf2(rest: &str, password: &str) -> bool {
+/// The most PBKDF2 iterations a stored hash may ask for: Django 5 uses 870,000-1,000,000; a hash
+/// asking for more would make each login attempt burn seconds to minutes of CPU.
+pub const MAX_PBKDF2_ITERATIONS: u64 = 10_000_000;
+
+/// The iteration count of a Django `pbkdf2_sha256$…` hash; `None` for other formats or a count
+/// that is not a number.
+pub fn pbkdf2_iterations(stored: &str) -> Option<u64> {
+    stored.strip_prefix("pbkdf2_sha256$")?.split('$').next()?.parse().ok()
+}
+
+/// `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>` (Django's default hasher); `None` for a
+/// hash that cannot be checked (malformed, or more iterations than we run).
+fn verify_django_pbkdf2(rest: &str, password: &str) -> Option<bool> {
     let mut parts = rest.splitn(3, '$');
     let (Some(iterations), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
+        return None;
     };
-    let Ok(iterations) = iterations.parse::<u32>() else {
-        return false;
-    };
-    let Ok(expected) = STANDARD.decode(expected) else {
-        return false;
-    };
+    let iterations = iterations.parse::<u32>().ok()?;
+    if u64::from(iterations) > MAX_PBKDF2_ITERATIONS {
+        return None;
+    }
+    let expected = STANDARD.decode(expected).ok()?;
     let mut derived = vec![0u8; expected.len().max(1)];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut derived);
-    derived.ct_eq(&expected).into()
+    Some(derived.ct_eq(&expected).into())
 }
 
 pub async fn hash(password: &SecretString) -> Result<String, PasswordError> {
@@ -97,10 +116,7 @@ pub async fn verify(stored: Option<&str>, password: &SecretString) -> bool {
     let password = password.clone();
     run_hashing(move || match stored {
         Some(stored) => verify_blocking(&stored, password.expose_secret()),
-        None => {
-            verify_blocking(&DUMMY_HASH, password.expose_secret());
-            false
-        }
+        None => verify_blocking("!no-such-user", password.expose_secret()),
     })
     .await
     .unwrap_or(false)

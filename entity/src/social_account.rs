@@ -14,6 +14,9 @@ pub struct Model {
     pub extra_data: Json,
     pub date_joined: DateTimeUtc,
     pub last_login: DateTimeUtc,
+    /// The social app (`social_apps.id`) the account last signed in through; `None` for rows
+    /// older than the column.
+    pub social_app_id: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

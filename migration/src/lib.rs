@@ -7,6 +7,7 @@ mod m20261123_000002_create_token_tables;
 mod m20261123_000003_create_one_time_keys;
 mod m20261123_000004_index_user_email;
 mod m20261203_000005_add_revocation_points;
+mod m20261203_000006_add_social_account_app;
 mod m20261203_000007_create_resource_clients;
 mod m20261203_000008_create_audit_events;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_one_time_keys::Migration),
             Box::new(m20261123_000004_index_user_email::Migration),
             Box::new(m20261203_000005_add_revocation_points::Migration),
+            Box::new(m20261203_000006_add_social_account_app::Migration),
             Box::new(m20261203_000007_create_resource_clients::Migration),
             Box::new(m20261203_000008_create_audit_events::Migration),
         ]

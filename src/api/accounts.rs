@@ -30,8 +30,12 @@ pub struct UpdateUserRequest {
     #[oai(validator(min_length = 1, max_length = 150))]
     #[serde(default, deserialize_with = "not_null")]
     pub username: Option<String>,
+    /// At most 150 characters.
+    #[oai(validator(max_length = 150))]
     #[serde(default, deserialize_with = "not_null")]
     pub first_name: Option<String>,
+    /// At most 150 characters.
+    #[oai(validator(max_length = 150))]
     #[serde(default, deserialize_with = "not_null")]
     pub last_name: Option<String>,
 }
@@ -122,7 +126,7 @@ async fn update_user(
     body: UpdateUserRequest,
 ) -> Result<GetUserResponse, ApiError> {
     if let Some(username) = &body.username {
-        crate::accounts::check_username(username)?;
+        crate::accounts::check_new_username(state, username, Some(caller.user.id)).await?;
     }
     let epoch = state.cached.user_epoch();
     let updated = store::users::update_profile(

@@ -17,7 +17,7 @@ use crate::{
     audit::{Entry, Origin, event},
     error::{ApiError, code},
     login,
-    ratelimit::{Action, ClientIp},
+    ratelimit::ClientIp,
     state::AppState,
     tokens::{TokenError, TokenType},
 };
@@ -124,8 +124,7 @@ async fn password_login(
     body: CredentialsRequest,
 ) -> Result<Option<entity::user::Model>, ApiError> {
     let (login, password) = body.parts()?;
-    state.limits.check(Action::Login, &client, Some(&login)).await?;
-    login::authenticate_password(state, &origin, &login, &password).await
+    login::authenticate_password(state, &client, &origin, &login, &password).await
 }
 
 #[OpenApi(tag = "ApiTags::Tokens")]

@@ -37,8 +37,10 @@ pub struct LoginRequest {
 #[derive(Object, Deserialize)]
 #[oai(example)]
 pub struct RegisterRequest {
-    /// Optional: made from the email's local part when left out.
+    /// Optional: made from the email's local part when left out. At most 150 characters.
+    #[oai(validator(max_length = 150))]
     pub username: Option<String>,
+    #[oai(validator(max_length = 254))]
     pub email: String,
     pub password1: String,
     pub password2: String,
@@ -54,6 +56,7 @@ pub struct VerifyEmailRequest {
 #[derive(Object, Deserialize)]
 #[oai(example)]
 pub struct EmailRequest {
+    #[oai(validator(max_length = 254))]
     pub email: String,
 }
 
@@ -119,7 +122,8 @@ impl LocalAccountsApi {
     ///
     /// dj-rest-auth `RegisterView` with allauth: Django's four password validators apply; the
     /// account is created and a confirmation key is mailed (`ACCOUNT_EMAIL_VERIFICATION`,
-    /// mandatory by default: no login before the address is confirmed).
+    /// mandatory by default: no login before the address is confirmed). An address that has an
+    /// account gets the same 201 and its owner a mail (`ACCOUNT_PREVENT_ENUMERATION`).
     #[oai(path = "/rest-auth/registration/", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -130,29 +134,28 @@ impl LocalAccountsApi {
         let body = body.into_inner();
         let email = valid_email(&body.email)?;
         state.limits.check(Action::Register, &client, Some(&email)).await?;
-        if state.settings.email_verification != EmailVerification::None && !state.mailer.is_configured() {
+        if state.settings.email_verification != EmailVerification::None {
             // Refuse before creating an account nobody could confirm.
-            return Err(crate::mail::MailError::NotConfigured.into());
+            state.mailer.ready()?;
         }
         let username = body
             .username
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
-        accounts::check_username(&username)?;
+        accounts::check_new_username(&state, &username, None).await?;
         accounts::check_new_password(
             &body.password1,
             &body.password2,
             &[&username, &email],
             accounts::REGISTER_PASSWORD_FIELDS,
         )?;
-        let user = accounts::register(&state, &username, &email, &SecretString::from(body.password1)).await?;
+        let registration = accounts::register(&state, &username, &email, &SecretString::from(body.password1)).await?;
         if state.settings.email_verification == EmailVerification::None {
             return Ok(RegisterResponse::Created(detail("Registered.")));
         }
-        if let Err(e) = accounts::send_confirmation(&state, user.id, &email).await {
-            // The account stays; `resend-email/` sends the key again once mail works.
-            tracing::warn!(user_id = user.id, "confirmation mail not sent");
-            return Err(e);
+        if let accounts::Registration::Created(user) = registration {
+            // The account stays if this fails; `resend-email/` sends the key again.
+            accounts::send_confirmation(&state, user.id, &email).await?;
         }
         Ok(RegisterResponse::Created(detail("Verification e-mail sent.")))
     }
@@ -199,11 +202,7 @@ impl LocalAccountsApi {
             .limits
             .check(Action::Register, &client, Some(email.trim()))
             .await?;
-        if let Some(row) = store::users::find_email(&state.db, email.trim()).await?
-            && !row.verified
-        {
-            accounts::send_confirmation(&state, row.user_id, &row.email).await?;
-        }
+        accounts::resend_confirmation(&state, email.trim())?;
         Ok(super::tokens::detail("ok"))
     }
 }
@@ -262,8 +261,7 @@ async fn password_login(
             "Must include \"username\" and \"password\".",
         )
     })?;
-    state.limits.check(Action::Login, client, Some(&name)).await?;
-    let user = login::authenticate_password(state, origin, &name, &SecretString::from(body.password))
+    let user = login::authenticate_password(state, client, origin, &name, &SecretString::from(body.password))
         .await?
         .ok_or_else(|| {
             ApiError::field(

@@ -33,6 +33,7 @@ pub struct PasswordChangeRequest {
 #[derive(Object, Deserialize)]
 #[oai(example)]
 pub struct PasswordResetRequest {
+    #[oai(validator(max_length = 254))]
     pub email: String,
 }
 
@@ -120,7 +121,7 @@ impl PasswordApi {
             .limits
             .check(Action::PasswordReset, &client, Some(email.trim()))
             .await?;
-        accounts::send_password_reset(&state, email.trim()).await?;
+        accounts::send_password_reset(&state, email.trim())?;
         Ok(detail("Password reset e-mail has been sent."))
     }
 

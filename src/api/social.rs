@@ -14,6 +14,7 @@ use crate::{
     error::{ApiError, code},
     login::{self, Credential},
     providers::CodeGrant,
+    ratelimit::{Action, ClientIp},
     state::AppState,
     tokens::IssuedPair,
 };
@@ -183,7 +184,8 @@ impl SocialApi {
     /// dj-rest-auth `SocialLoginView` (`KakaoLogin`). Verifies the credential with the provider,
     /// checks that it was issued to this site's app, creates or updates the user and answers with
     /// our JWTs. Provider rejects the token → 400 `invalid_provider_token`; token of another app →
-    /// 400 `provider_app_mismatch`; provider down → 502, slow → 504.
+    /// 400 `provider_app_mismatch`; provider down → 502, slow → 504; the client IP's budget
+    /// spent → 429.
     #[oai(
         path = "/accounts/rest-auth/:provider/",
         method = "post",
@@ -195,10 +197,11 @@ impl SocialApi {
         req: &Request,
         /// Provider id: `kakao`.
         provider: Path<String>,
+        client: ClientIp,
         origin: Origin,
         body: Body<SocialLoginRequest>,
     ) -> Result<LoginResponse, ApiError> {
-        let result = login_with(&state, req, &provider, &origin, body).await;
+        let result = login_with(&state, req, &provider, &client, &origin, body).await;
         let provider = state.providers.get(&provider).map_or("unknown", |p| p.id());
         super::count_login(&state, provider, &result);
         result
@@ -209,10 +212,13 @@ async fn login_with(
     state: &AppState,
     req: &Request,
     provider: &str,
+    client: &ClientIp,
     origin: &Origin,
     body: Body<SocialLoginRequest>,
 ) -> Result<LoginResponse, ApiError> {
     let credential = Credential::try_from(body.into_inner())?;
+    // Before the provider is asked: each attempt costs two calls on the app's Kakao quota.
+    state.limits.check(Action::SocialLogin, client, None).await?;
     let attempt = Entry::new(event::LOGIN_SUCCEEDED)
         .provider(provider)
         .method(credential.kind());

@@ -82,15 +82,20 @@ async fn handle_unlink(
         .and_then(|v| v.strip_prefix("KakaoAK "))
         .ok_or_else(unauthorized)?;
     let apps = store::social::find_apps_by_app_id(&state.db, "kakao", &note.app_id).await?;
-    let trusted = apps.iter().any(|app| {
-        use secrecy::ExposeSecret;
-        let key = app.admin_key.expose_secret().as_bytes();
-        !key.is_empty() && bool::from(key.ct_eq(presented.trim().as_bytes()))
-    });
-    if !trusted {
+    let trusted: Vec<i32> = apps
+        .iter()
+        .filter(|app| {
+            use secrecy::ExposeSecret;
+            let key = app.admin_key.expose_secret().as_bytes();
+            !key.is_empty() && bool::from(key.ct_eq(presented.trim().as_bytes()))
+        })
+        .map(|app| app.id)
+        .collect();
+    if trusted.is_empty() {
         return Err(unauthorized());
     }
-    if let Some(account) = store::social::find_account(&state.db, "kakao", &note.user_id).await? {
+    // Only an account that came through the app whose key was shown: Kakao ids are per app.
+    if let Some(account) = store::social::find_account_of_apps(&state.db, "kakao", &note.user_id, &trusted).await? {
         store::social::delete_account(&state.db, account.id).await?;
         state.cached.forget_account(&account.provider, &account.uid);
         state.tokens.revoke_user(account.user_id).await?;

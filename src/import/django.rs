@@ -144,13 +144,28 @@ fn extra_data(raw: Raw<'_>) -> Field<Value> {
 /// A row of `auth_user`. The password hash is kept as it is; it is verified (and upgraded)
 /// at the next login.
 pub(crate) fn user<'a>(get: impl Fn(&'static str) -> Raw<'a>) -> Field<user::Model> {
+    let username = text(get("username"), "username", 150, true)?;
+    let password = text(get("password"), "password", 255, false)?;
+    // Each login would run the hash's iterations: refuse a CPU bomb rather than import it.
+    if let Some(iterations) = crate::password::pbkdf2_iterations(&password)
+        && iterations > crate::password::MAX_PBKDF2_ITERATIONS
+    {
+        return Err(bad(
+            "password",
+            format!(
+                "user {username:?} has a pbkdf2_sha256 hash with {iterations} iterations (at most {} are \
+                 accepted); set a new password for this user in Django (or make it unusable) and dump again",
+                crate::password::MAX_PBKDF2_ITERATIONS
+            ),
+        ));
+    }
     Ok(user::Model {
         id: id(get("id"), "id")?,
-        username: text(get("username"), "username", 150, true)?,
+        username,
         email: text(get("email"), "email", 254, false)?,
         first_name: text(get("first_name"), "first_name", 150, false)?,
         last_name: text(get("last_name"), "last_name", 150, false)?,
-        password: text(get("password"), "password", 255, false)?,
+        password,
         is_active: boolean(get("is_active"), "is_active", Some(true))?,
         is_staff: boolean(get("is_staff"), "is_staff", Some(false))?,
         is_superuser: boolean(get("is_superuser"), "is_superuser", Some(false))?,
@@ -172,6 +187,8 @@ pub(crate) fn social_account<'a>(get: impl Fn(&'static str) -> Raw<'a>) -> Field
         // allauth fills last_login on every login; a NULL there means "never since joining".
         last_login: optional_timestamp(get("last_login"), "last_login")?.unwrap_or(date_joined),
         date_joined,
+        // allauth does not record it: filled at the account's next login.
+        social_app_id: None,
     })
 }
 

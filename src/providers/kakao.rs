@@ -64,7 +64,12 @@ impl Kakao {
             .await
             .map_err(map_transport_error)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(map_transport_error)?;
+        if status.is_redirection() {
+            return Err(ProviderError::Unavailable(format!(
+                "{path}: redirect ({status}) not followed"
+            )));
+        }
+        let bytes = super::read_body(response).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map_err(|_| ProviderError::Unavailable(format!("{path}: unreadable 200 body")));
@@ -123,7 +128,8 @@ impl Provider for Kakao {
             tracing::info!(app_id = info.app_id, "kakao token issued to a foreign app");
             return Err(ProviderError::AppMismatch);
         }
-        let user = parse_user(me)?;
+        let mut user = parse_user(me)?;
+        user.social_app_id = Some(app.id);
         if user.uid != info.id.to_string() {
             return Err(ProviderError::Unavailable(
                 "token info and user info disagree on the id".into(),
@@ -154,10 +160,10 @@ impl Provider for Kakao {
         if status.is_success() {
             return Ok(());
         }
-        if status.is_server_error() {
+        if status.is_server_error() || status.is_redirection() {
             return Err(ProviderError::Unavailable(format!("/v1/user/unlink: HTTP {status}")));
         }
-        let body = response.bytes().await.map_err(map_transport_error)?;
+        let body = super::read_body(response).await?;
         match serde_json::from_slice::<KakaoErrorBody>(&body).map(|b| b.code).ok() {
             Some(-101) => Ok(()),
             Some(-401 | -3 | -5) => Err(ProviderError::Misconfigured(format!(
@@ -217,6 +223,7 @@ impl Provider for Kakao {
             email,
             username_hint,
             extra_data: claims,
+            social_app_id: Some(app.id),
         })
     }
 }
@@ -248,6 +255,7 @@ fn parse_user(me: Value) -> Result<ProviderUser, ProviderError> {
         email_verified,
         username_hint,
         extra_data: me,
+        social_app_id: None,
     })
 }
 

@@ -65,6 +65,8 @@ pub struct ProviderUser {
     pub username_hint: Option<String>,
     /// The provider's full user-info JSON, kept as the social account's `extra_data`.
     pub extra_data: serde_json::Value,
+    /// Our social app (`SocialApp::id`) the credential was verified for.
+    pub social_app_id: Option<i32>,
 }
 
 #[async_trait::async_trait]
@@ -122,10 +124,58 @@ impl Providers {
 }
 
 /// The one outgoing HTTP client: rustls, pooled keep-alive connections, bounded timeouts.
+/// Redirects are not followed: a 307 from a token endpoint would re-post the client secret, the
+/// code and the PKCE verifier to wherever it points.
 pub fn http_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(settings.provider_connect_timeout)
         .timeout(settings.provider_timeout)
         .user_agent(concat!("authbridge/", env!("CARGO_PKG_VERSION")))
         .build()?)
+}
+
+/// The most of a provider's answer we read: Kakao's largest bodies (user info, JWKS) are a few KiB.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// Why a provider's body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("timed out reading the body")]
+    Timeout,
+    #[error("the body is larger than {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+    #[error("reading the body failed: {0}")]
+    Transport(String),
+}
+
+impl From<BodyError> for ProviderError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Timeout => ProviderError::Timeout,
+            other => ProviderError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Reads `response`'s body, refusing it past `MAX_RESPONSE_BYTES` (declared or streamed) so a
+/// misbehaving provider cannot make us buffer without bound.
+pub(crate) async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(BodyError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => return Err(BodyError::Timeout),
+            Err(e) => return Err(BodyError::Transport(e.without_url().to_string())),
+        }
+    }
 }

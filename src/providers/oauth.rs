@@ -60,15 +60,23 @@ async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpRespons
                 e.without_url().to_string()
             })
         })?;
+    if response.status().is_redirection() {
+        return Err(TransportError(format!(
+            "token endpoint: redirect ({}) not followed",
+            response.status()
+        )));
+    }
     let mut builder = http::Response::builder().status(response.status());
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
     }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| TransportError(e.without_url().to_string()))?;
-    builder.body(bytes.to_vec()).map_err(|e| TransportError(e.to_string()))
+    let bytes = super::read_body(response).await.map_err(|e| {
+        TransportError(match e {
+            super::BodyError::Timeout => "timeout".into(),
+            other => other.to_string(),
+        })
+    })?;
+    builder.body(bytes).map_err(|e| TransportError(e.to_string()))
 }
 
 /// Exchanges `grant` at `token_url` for `client_id`/`secret`. Kakao's refusals of the code itself

@@ -1,7 +1,8 @@
 //! OIDC id_token verification against a provider's JWKS (kakao-api.md 5): RS256 only, `iss`,
 //! `aud` ∈ the app's client keys, `exp`/`iat` with a small leeway, `nonce` when the client sent
-//! one. The key set is cached: an unknown `kid` refetches it at most once a minute, and an outage
-//! of the JWKS endpoint does not stop logins while the cache holds the key.
+//! one. The key set is cached: an unknown `kid` refetches it at most once a minute (the fetched set
+//! replaces the cached one), and an outage of the JWKS endpoint does not stop logins while the
+//! cache holds the key.
 
 use std::{
     collections::HashMap,
@@ -89,10 +90,10 @@ impl JwksCache {
             });
         }
         let fetched = self.fetch(http).await?;
-        let mut keys = self.keys.write().await;
-        let keys = keys.get_or_insert_with(HashMap::new);
-        keys.extend(fetched);
-        keys.get(kid).cloned().ok_or(ProviderError::InvalidToken)
+        let key = fetched.get(kid).cloned();
+        // Replaced, not extended: a key the provider withdrew (rotated out, leaked) stops verifying.
+        *self.keys.write().await = Some(fetched);
+        key.ok_or(ProviderError::InvalidToken)
     }
 
     async fn fetch(&self, http: &reqwest::Client) -> Result<HashMap<String, DecodingKey>, ProviderError> {
@@ -106,10 +107,9 @@ impl JwksCache {
         if !response.status().is_success() {
             return Err(ProviderError::Unavailable(format!("JWKS: HTTP {}", response.status())));
         }
-        let set: JwkSet = response
-            .json()
-            .await
-            .map_err(|_| ProviderError::Unavailable("JWKS: unreadable key set".into()))?;
+        let body = super::read_body(response).await?;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|_| ProviderError::Unavailable("JWKS: unreadable key set".into()))?;
         Ok(set
             .keys
             .iter()

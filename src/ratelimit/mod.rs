@@ -1,5 +1,7 @@
-//! Rate limits of password logins, registration, password reset (api.md 6) and token introspection: GCRA per client
-//! IP and per account, counted in this process's memory (governor) or shared through Redis.
+//! Rate limits of password logins, registration, password reset (api.md 6), social logins and
+//! token introspection:
+//! GCRA per client IP and per account, counted in this process's memory (governor) or shared
+//! through Redis.
 //! Handlers call `check` before any password work; this module decides nothing else.
 
 mod client;
@@ -17,7 +19,8 @@ use crate::{
 };
 
 /// What a request spends its budget on. Token obtains (`/api/token/`, `/api-jwt-auth/`,
-/// `/api-token-auth/`) are password logins: they share `Login`'s budget.
+/// `/api-token-auth/`) are password logins: they share `Login`'s budget. A social login has a
+/// per-IP budget only: each attempt costs two calls on the app's Kakao quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Login,
@@ -25,14 +28,16 @@ pub enum Action {
     PasswordReset,
     /// `POST /rest-auth/token/introspect/`; the "account" is the resource server's client id.
     Introspect,
+    SocialLogin,
 }
 
 impl Action {
-    const ALL: [Action; 4] = [
+    const ALL: [Action; 5] = [
         Action::Login,
         Action::Register,
         Action::PasswordReset,
         Action::Introspect,
+        Action::SocialLogin,
     ];
 
     fn name(self) -> &'static str {
@@ -41,6 +46,7 @@ impl Action {
             Action::Register => "register",
             Action::PasswordReset => "password_reset",
             Action::Introspect => "introspect",
+            Action::SocialLogin => "social_login",
         }
     }
 }
@@ -119,11 +125,11 @@ pub struct Throttled {
     pub retry_after: Duration,
 }
 
-/// The rates, indexed by `slot`.
-type Rates = [Rate; 8];
+/// The rates of every (action, scope), indexed by `slot` (a social login's account slot is unused).
+type Rates = [Rate; 10];
 
 fn rates(settings: &Settings) -> Rates {
-    let mut rates = [settings.login_rate_per_ip; 8];
+    let mut rates = [settings.social_login_rate_per_ip; 10];
     let table = [
         (
             Action::Login,
@@ -150,6 +156,7 @@ fn rates(settings: &Settings) -> Rates {
         rates[slot(action, Scope::Ip)] = ip;
         rates[slot(action, Scope::Account)] = account;
     }
+    rates[slot(Action::SocialLogin, Scope::Ip)] = settings.social_login_rate_per_ip;
     rates
 }
 
@@ -180,15 +187,15 @@ impl RateLimiter {
             None => None,
         };
         Ok(Self(Some(Arc::new(Inner {
-            memory: memory::MemoryLimits::new(&rates),
+            memory: memory::MemoryLimits::new(&rates, settings.rate_limit_memory_entries),
             redis,
             metrics: metrics.clone(),
         }))))
     }
 
-    /// Spends one request of `action` from the client's budget and, when given, the account's
-    /// (a login name or email; case and surrounding spaces do not matter). Call it before any
-    /// password work; `?` turns a refusal into 429 with `Retry-After`.
+    /// Spends one request of `action` from the client's budget and then, when given and the
+    /// client's allowed it, the account's (case and surrounding spaces do not matter). Call it
+    /// before any password work; `?` turns a refusal into 429 with `Retry-After`.
     ///
     /// Redis unreachable or slow: fails open to this instance's memory counts, with one `warn!`
     /// per outage, so a Redis outage neither stops logins nor lifts the limits.
@@ -229,11 +236,6 @@ impl RateLimiter {
             inner.memory.retain_recent();
         }
     }
-}
-
-/// The longest wait among refusing buckets, with the scope that set it.
-fn longest(waits: impl IntoIterator<Item = (Scope, Duration)>) -> Option<(Scope, Duration)> {
-    waits.into_iter().max_by_key(|(_, wait)| *wait)
 }
 
 #[cfg(test)]

@@ -19,11 +19,11 @@ use super::{Bucket, Rates, Scope};
 const OUTAGE_RETRY: Duration = Duration::from_secs(5);
 
 /// KEYS: one per bucket; ARGV: its interval (ms) and burst, in the same order. Spends one request
-/// from each bucket that has one left; returns {longest wait in ms, its bucket's index or 0}.
+/// from each bucket in order, stopping at the first that has none left (the buckets after it are
+/// not touched); returns {its wait in ms, its index}, or {0, 0}.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local wait, which = 0, 0
 for i, key in ipairs(KEYS) do
   local interval = tonumber(ARGV[2 * i - 1])
   local burst = tonumber(ARGV[2 * i])
@@ -31,12 +31,11 @@ for i, key in ipairs(KEYS) do
   local new_tat = tat + interval
   local allow_at = new_tat - burst * interval
   if allow_at > now then
-    if allow_at - now > wait then wait, which = allow_at - now, i end
-  else
-    redis.call('SET', key, string.format('%d', new_tat), 'PX', string.format('%d', new_tat - now))
+    return {allow_at - now, i}
   end
+  redis.call('SET', key, string.format('%d', new_tat), 'PX', string.format('%d', new_tat - now))
 end
-return {wait, which}
+return {0, 0}
 ";
 
 #[derive(Debug, thiserror::Error)]

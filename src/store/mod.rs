@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod cache;
 pub mod checkpoint;
+pub mod email_claims;
 pub mod keys;
 pub mod one_time;
 pub mod resource_clients;
@@ -13,6 +14,7 @@ pub mod sites;
 pub mod social;
 pub mod token_writer;
 pub mod tokens;
+pub mod usernames;
 pub mod users;
 
 use std::time::Duration;

@@ -8,13 +8,13 @@
 //! done", so its caller takes the one-login path (`social::upsert_login`), which knows how to
 //! retry a conflict and how to report the rest.
 
-use std::collections::{HashMap, hash_map::Entry};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::{social_account, user};
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, sea_query::OnConflict};
 
-use super::{social, token_writer::pow2_chunks, users};
+use super::{StoreError, social, token_writer::pow2_chunks, usernames, users};
 use crate::providers::ProviderUser;
 
 /// A verified provider account seen for the first time, whose email (if any) no local user owns.
@@ -24,39 +24,50 @@ pub struct Signup {
     pub now: DateTime<Utc>,
 }
 
+/// How many times a signup whose every candidate was taken (by a writer outside the batch, between
+/// our query and our insert) draws new ones before the one-login path gets it.
+const ROUNDS: usize = 3;
+
 /// Creates the user and social account of every signup in `txn`; `None` for a signup the batch
-/// left to the one-login path: a second signup of a uid already in the batch, or one whose every
-/// username candidate was taken.
+/// left to the one-login path: a second signup of a uid already in the batch, or one that found
+/// no free username.
 pub async fn create_all(txn: &DatabaseTransaction, signups: &[Signup]) -> Result<Vec<Option<user::Model>>, DbErr> {
     let mut created: Vec<Option<user::Model>> = vec![None; signups.len()];
     let news: Vec<users::NewUser<'_>> = signups
         .iter()
         .map(|s| social::new_user_of(&s.provider, &s.account))
         .collect();
-    let mut candidates: Vec<_> = news
-        .iter()
-        .map(|n| users::username_candidates(n.username_hint, &n.fallback_username).into_iter())
-        .collect();
-    let mut seen = std::collections::HashSet::new();
+    let bases: Vec<String> = news.iter().map(|n| usernames::base(n.username_texts())).collect();
+    let mut seen = HashSet::new();
     let mut pending: Vec<usize> = (0..signups.len())
         .filter(|&i| seen.insert((signups[i].provider.as_str(), signups[i].account.uid.as_str())))
         .collect();
 
-    // One round per username candidate (six at most): a name taken in the table, or by an
-    // earlier signup of the same round, moves that signup on to its next candidate.
-    while !pending.is_empty() {
+    // Each round: every pending signup's candidates, one query for which are taken, then each
+    // signup gets its first candidate neither taken nor given to an earlier signup of the batch,
+    // so two new users of one nickname get different suffixes in the same batch.
+    for _ in 0..ROUNDS {
+        if pending.is_empty() {
+            break;
+        }
+        let candidates: Vec<(usize, Vec<String>)> = {
+            let mut rng = rand::thread_rng();
+            pending
+                .iter()
+                .map(|&i| (i, usernames::candidates(&bases[i], &mut rng)))
+                .collect()
+        };
+        let all: Vec<String> = candidates.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+        let mut taken = usernames::taken(txn, &all).await.map_err(store_to_db)?;
         let mut proposed: HashMap<String, usize> = HashMap::new();
         let mut rows = Vec::new();
-        pending.retain(|&i| {
-            let Some(name) = candidates[i].next() else {
-                return false;
-            };
-            if let Entry::Vacant(slot) = proposed.entry(name) {
-                rows.push(users::new_user_row(&news[i], slot.key().clone(), signups[i].now));
-                slot.insert(i);
+        for (i, names) in candidates {
+            if let Some(name) = names.into_iter().find(|n| !taken.contains(n)) {
+                taken.insert(name.clone());
+                rows.push(users::new_user_row(&news[i], name.clone(), signups[i].now));
+                proposed.insert(name, i);
             }
-            true
-        });
+        }
         for chunk in pow2_chunks(&rows) {
             let on_taken = OnConflict::column(user::Column::Username).do_nothing().to_owned();
             let inserted = user::Entity::insert_many(chunk.to_vec())
@@ -92,4 +103,12 @@ pub async fn create_all(txn: &DatabaseTransaction, signups: &[Signup]) -> Result
             .await?;
     }
     Ok(created)
+}
+
+/// The batch speaks `DbErr` (its caller rolls back on any); a store error here is a database one.
+fn store_to_db(e: StoreError) -> DbErr {
+    match e {
+        StoreError::Db(e) | StoreError::Unavailable(e) => e,
+        other => DbErr::Custom(other.to_string()),
+    }
 }

@@ -230,6 +230,10 @@ async fn try_upsert_login(
                 Expr::value(account.extra_data.clone()),
             )
             .col_expr(social_account::Column::LastLogin, Expr::value(now))
+            .col_expr(
+                social_account::Column::SocialAppId,
+                Expr::value(account.social_app_id.or(existing.social_app_id)),
+            )
             .filter(social_account::Column::Id.eq(existing.id))
             .exec(&txn)
             .await?;
@@ -243,11 +247,15 @@ async fn try_upsert_login(
     let _turn = super::write_turn(db).await;
     let txn = db.begin().await?;
     let user = match link_to {
-        Some(user_id) => {
+        Link::Existing(user_id) => {
             users::touch_last_login(&txn, user_id, now).await?;
             users::get(&txn, user_id).await?
         }
-        None => users::insert_with_unique_username(&txn, new_user_of(provider, account), now).await?,
+        Link::NewUser => users::insert_with_unique_username(&txn, new_user_of(provider, account), now).await?,
+        Link::NewUserReleasing(claim) => {
+            super::email_claims::release_unverified(&txn, &claim).await?;
+            users::insert_with_unique_username(&txn, new_user_of(provider, account), now).await?
+        }
     };
     new_account_row(user.id, provider, account, now).insert(&txn).await?;
     txn.commit().await?;
@@ -278,6 +286,7 @@ pub(super) fn new_account_row(
         extra_data: Set(account.extra_data.clone()),
         date_joined: Set(now),
         last_login: Set(now),
+        social_app_id: Set(account.social_app_id),
         ..Default::default()
     }
 }
@@ -286,27 +295,39 @@ pub(super) fn new_account_row(
 /// neither links nor collides (the writer's batched signups take only these). A failed read says
 /// no: the one-login path then reads again and reports it.
 pub async fn makes_new_user(db: &impl ConnectionTrait, account: &ProviderUser) -> bool {
-    matches!(link_target(db, account).await, Ok(None))
+    matches!(link_target(db, account).await, Ok(Link::NewUser))
+}
+
+/// What a first login of a provider account does with its email.
+enum Link {
+    /// No one has the address: a new user.
+    NewUser,
+    /// Join this user: both sides call the address verified.
+    Existing(i32),
+    /// The provider vouches for the address, which another account only claims unverified: that
+    /// claim is removed and the login makes its own user.
+    NewUserReleasing(entity::email_address::Model),
 }
 
 /// The existing user a new social account may join: only when both the provider and our own
 /// records call the address verified (allauth trusts the provider alone; that lets anyone who
-/// controls a provider account with your unverified address take over your account).
-async fn link_target(db: &impl ConnectionTrait, account: &ProviderUser) -> Result<Option<i32>, StoreError> {
+/// controls a provider account with your unverified address take over your account). An
+/// unverified claim never blocks a verified login.
+async fn link_target(db: &impl ConnectionTrait, account: &ProviderUser) -> Result<Link, StoreError> {
     let Some(email) = account.email.as_deref() else {
-        return Ok(None);
+        return Ok(Link::NewUser);
     };
     if let Some(row) = users::find_email(db, email).await? {
-        return if row.verified && account.email_verified {
-            Ok(Some(row.user_id))
-        } else {
-            Err(StoreError::EmailInUse)
+        return match (row.verified, account.email_verified) {
+            (true, true) => Ok(Link::Existing(row.user_id)),
+            (false, true) => Ok(Link::NewUserReleasing(row)),
+            (_, false) => Err(StoreError::EmailInUse),
         };
     }
     if users::find_by_user_email(db, email).await?.is_some() {
         return Err(StoreError::EmailInUse);
     }
-    Ok(None)
+    Ok(Link::NewUser)
 }
 
 impl From<crate::config::SocialAppConfig> for NewSocialApp {
@@ -337,6 +358,25 @@ pub async fn find_apps_by_app_id(
         }
     }
     Ok(found)
+}
+
+/// The account `uid` of `provider` if it came through one of `apps` (the apps whose admin key
+/// the caller proved). An account from before the app was recorded counts only when the
+/// provider has a single app, where it cannot have come through another.
+pub async fn find_account_of_apps(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    uid: &str,
+    apps: &[i32],
+) -> Result<Option<social_account::Model>, StoreError> {
+    let Some(account) = find_account(db, provider, uid).await? else {
+        return Ok(None);
+    };
+    let came_through_them = match account.social_app_id {
+        Some(app) => apps.contains(&app),
+        None => list_apps(db).await?.iter().filter(|a| a.provider == provider).count() == 1,
+    };
+    Ok(came_through_them.then_some(account))
 }
 
 pub async fn list_accounts(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<social_account::Model>, StoreError> {
@@ -371,6 +411,10 @@ pub async fn connect_account(
                     Expr::value(account.extra_data.clone()),
                 )
                 .col_expr(social_account::Column::LastLogin, Expr::value(now))
+                .col_expr(
+                    social_account::Column::SocialAppId,
+                    Expr::value(account.social_app_id.or(existing.social_app_id)),
+                )
                 .filter(social_account::Column::Id.eq(existing.id))
                 .exec(db)
                 .await?;

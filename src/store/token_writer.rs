@@ -7,7 +7,11 @@
 //! acknowledged that is not stored. First social logins come here too (`signups`): their user
 //! and account rows are written in one transaction per batch, before the batch's token writes.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock, Weak},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use entity::{refresh_token, user};
@@ -15,7 +19,10 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, RuntimeErr, TransactionTrait,
     sea_query::{CaseStatement, Expr},
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::AbortHandle,
+};
 
 use crate::metrics::Metrics;
 
@@ -58,18 +65,40 @@ enum Job {
     },
 }
 
-/// The queue in front of the writer task; cheap to clone. The task ends with the last clone.
+/// The queue in front of the writer task; cheap to clone. The task is supervised: if it ends
+/// (a panic, an abort), the jobs it held and any sent until it is back get 503, and it is
+/// started again after `RESTART_DELAY` on a fresh queue. It ends for good with the last clone.
 #[derive(Clone)]
-pub struct TokenWriter {
-    queue: mpsc::UnboundedSender<Job>,
+pub struct TokenWriter(Arc<Writer>);
+
+struct Writer {
+    queue: RwLock<mpsc::UnboundedSender<Job>>,
+    /// The running task, for the test hook that stops it.
+    running: Mutex<Option<AbortHandle>>,
 }
 
+/// Wait before a stopped writer is started again (a writer that panics on every batch would
+/// otherwise spin).
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
 impl TokenWriter {
-    /// Starts the writer task; needs a Tokio runtime.
+    /// Starts the writer task under its supervisor; needs a Tokio runtime.
     pub fn start(db: DatabaseConnection, metrics: Metrics) -> Self {
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(db, jobs, metrics));
-        Self { queue }
+        let writer = Arc::new(Writer {
+            queue: RwLock::new(queue),
+            running: Mutex::new(None),
+        });
+        tokio::spawn(supervise(db, Arc::downgrade(&writer), jobs, metrics));
+        Self(writer)
+    }
+
+    /// Test hook: stops the writer task as a crash would. Not for production use.
+    #[doc(hidden)]
+    pub fn stop_for_tests(&self) {
+        if let Some(task) = self.0.running.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            task.abort();
+        }
     }
 
     /// Stores a new refresh-token row (a login's new family); returns once it is committed.
@@ -97,7 +126,12 @@ impl TokenWriter {
     /// Queues the job `make` builds around its answer channel and waits for the answer.
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, StoreError> {
         let (done, answer) = oneshot::channel();
-        self.queue.send(make(done)).map_err(|_| writer_gone())?;
+        self.0
+            .queue
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(make(done))
+            .map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())
     }
 }
@@ -114,6 +148,38 @@ struct Rotation {
     jti: String,
     successor: Successor,
     done: oneshot::Sender<Result<Option<refresh_token::Model>, StoreError>>,
+}
+
+/// Runs the writer task, and again whenever it stops while a `TokenWriter` still exists. Jobs
+/// queued to a stopped task are dropped with it: their callers get `writer_gone` (503).
+async fn supervise(
+    db: DatabaseConnection,
+    writer: Weak<Writer>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    metrics: Metrics,
+) {
+    loop {
+        let task = tokio::spawn(write_batches(db.clone(), jobs, metrics.clone()));
+        match writer.upgrade() {
+            Some(w) => *w.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle()),
+            None => return,
+        }
+        let ended = task.await;
+        if writer.strong_count() == 0 {
+            return;
+        }
+        match ended {
+            Err(e) if e.is_panic() => tracing::error!(error = %e, "the token writer panicked; restarting it"),
+            Err(_) => tracing::error!("the token writer was stopped; restarting it"),
+            Ok(()) => tracing::error!("the token writer ended; restarting it"),
+        }
+        tokio::time::sleep(RESTART_DELAY).await;
+        let Some(w) = writer.upgrade() else { return };
+        let (queue, next) = mpsc::unbounded_channel();
+        *w.queue.write().unwrap_or_else(|e| e.into_inner()) = queue;
+        jobs = next;
+        tracing::info!("token writer restarted");
+    }
 }
 
 async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver<Job>, metrics: Metrics) {

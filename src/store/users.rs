@@ -54,45 +54,34 @@ pub struct NewUser<'a> {
     pub email_verified: bool,
 }
 
-/// Inserts a user with an unusable password and a unique username derived from the hint, plus
-/// its email row. Each username candidate is tried in a savepoint, so a taken name (even one taken
-/// concurrently) moves on to the next instead of failing the caller's transaction.
+impl NewUser<'_> {
+    /// What the username is made from, in order (allauth: the first that gives a name).
+    pub(super) fn username_texts(&self) -> impl Iterator<Item = &str> {
+        [self.username_hint, self.email, Some(self.fallback_username.as_str())]
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// How many times a new user's candidates are drawn again when another writer took every free
+/// one between our query and our insert.
+const USERNAME_ROUNDS: usize = 3;
+
+/// Inserts a user with an unusable password and a unique username (`usernames`), plus its email
+/// row. The taken candidates are found by one query, so the insert normally succeeds at once; a
+/// name taken meanwhile by another writer moves on to the next free one.
 pub async fn insert_with_unique_username(
     db: &DatabaseTransaction,
     new: NewUser<'_>,
     now: DateTime<Utc>,
 ) -> Result<user::Model, StoreError> {
     let mut inserted = None;
-    for username in username_candidates(new.username_hint, &new.fallback_username) {
-        let row = new_user_row(&new, username, now);
-        // SQLite and PostgreSQL skip a taken name in the statement itself; MariaDB (no
-        // RETURNING) tries each name in a savepoint, as a failed statement must not end the
-        // caller's transaction.
-        if db.support_returning() {
-            let on_taken = OnConflict::column(user::Column::Username).do_nothing().to_owned();
-            match user::Entity::insert(row)
-                .on_conflict(on_taken)
-                .exec_with_returning(db)
-                .await
-            {
-                Ok(user) => {
-                    inserted = Some(user);
-                    break;
-                }
-                // The name was taken: no row came back.
-                Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let savepoint = db.begin().await?;
-        match row.insert(&savepoint).await {
-            Ok(user) => {
-                savepoint.commit().await?;
+    'rounds: for _ in 0..USERNAME_ROUNDS {
+        for username in super::usernames::free_candidates(db, new.username_texts()).await? {
+            if let Some(user) = insert_if_free(db, new_user_row(&new, username, now)).await? {
                 inserted = Some(user);
-                break;
+                break 'rounds;
             }
-            Err(e) if is_unique_violation(&e) => savepoint.rollback().await?,
-            Err(e) => return Err(e.into()),
         }
     }
     let user = inserted.ok_or(StoreError::Conflict("username"))?;
@@ -100,6 +89,36 @@ pub async fn insert_with_unique_username(
         row.insert(db).await?;
     }
     Ok(user)
+}
+
+/// Inserts `row`, or `None` when its username was taken meanwhile. SQLite and PostgreSQL skip a
+/// taken name in the statement itself; MariaDB (no RETURNING) tries it in a savepoint, as a
+/// failed statement must not end the caller's transaction.
+async fn insert_if_free(db: &DatabaseTransaction, row: user::ActiveModel) -> Result<Option<user::Model>, StoreError> {
+    if db.support_returning() {
+        let on_taken = OnConflict::column(user::Column::Username).do_nothing().to_owned();
+        return match user::Entity::insert(row)
+            .on_conflict(on_taken)
+            .exec_with_returning(db)
+            .await
+        {
+            Ok(user) => Ok(Some(user)),
+            Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let savepoint = db.begin().await?;
+    match row.insert(&savepoint).await {
+        Ok(user) => {
+            savepoint.commit().await?;
+            Ok(Some(user))
+        }
+        Err(e) if is_unique_violation(&e) => {
+            savepoint.rollback().await?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The row of a new user named `username`, signed in at `now`, with an unusable password.
@@ -149,46 +168,30 @@ fn is_username_char(c: char) -> bool {
     c.is_alphanumeric() || "@.+-_".contains(c)
 }
 
-/// Username candidates for a new social user, made of the hint's allowed characters.
-pub(super) fn username_candidates(hint: Option<&str>, fallback: &str) -> Vec<String> {
-    let base: String = hint
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| is_username_char(*c))
-        .take(30)
-        .collect();
-    let mut candidates = Vec::new();
-    if !base.is_empty() {
-        candidates.push(base.clone());
-        candidates.extend((2..=4).map(|n| format!("{base}{n}")));
-    }
-    candidates.push(fallback.to_owned());
-    let random: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(6)
-        .map(char::from)
-        .collect();
-    candidates.push(format!("{fallback}_{}", random.to_lowercase()));
-    candidates
-}
-
-/// The user a login name means: the exact username, else the email (case-insensitive), as
-/// allauth's `ACCOUNT_AUTHENTICATION_METHOD = "username_email"`.
+/// The user a login name means, as allauth's `ACCOUNT_AUTHENTICATION_METHOD = "username_email"`:
+/// a name with an `@` is an email first (case-insensitive), so a username spelled like someone
+/// else's address cannot stand in for that address; then the exact username.
 pub async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Result<Option<user::Model>, StoreError> {
-    if let Some(user) = user::Entity::find()
+    if login.contains('@') {
+        if let Some(row) = find_email(db, login).await? {
+            return Ok(Some(get(db, row.user_id).await?));
+        }
+        if let Some(user) = find_by_user_email(db, login).await? {
+            return Ok(Some(user));
+        }
+    }
+    Ok(user::Entity::find()
         .filter(user::Column::Username.eq(login))
         .one(db)
-        .await?
-    {
-        return Ok(Some(user));
+        .await?)
+}
+
+/// The id of the user who owns `email` (an email row, or `users.email`), if any.
+pub async fn email_owner(db: &impl ConnectionTrait, email: &str) -> Result<Option<i32>, StoreError> {
+    if let Some(row) = find_email(db, email).await? {
+        return Ok(Some(row.user_id));
     }
-    if !login.contains('@') {
-        return Ok(None);
-    }
-    if let Some(row) = find_email(db, login).await? {
-        return Ok(Some(get(db, row.user_id).await?));
-    }
-    find_by_user_email(db, login).await
+    Ok(find_by_user_email(db, email).await?.map(|u| u.id))
 }
 
 pub async fn update_password(db: &impl ConnectionTrait, id: i32, hash: &str) -> Result<(), StoreError> {
@@ -356,23 +359,4 @@ pub async fn existing_email_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Resul
 /// Which of the lower-cased `emails` have an email row.
 pub async fn existing_emails(db: &impl ConnectionTrait, emails: &[String]) -> Result<Vec<String>, StoreError> {
     existing_values::<email_address::Entity, _>(db, email_address::Column::Email, emails).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn candidates_keep_unicode_letters_and_drop_spaces() {
-        let c = username_candidates(Some("홍 길동!"), "kakao_1");
-        assert_eq!(c[0], "홍길동");
-        assert_eq!(c[1], "홍길동2");
-        assert!(c.contains(&"kakao_1".to_owned()));
-    }
-
-    #[test]
-    fn no_hint_starts_with_the_fallback() {
-        assert_eq!(username_candidates(None, "kakao_9")[0], "kakao_9");
-        assert_eq!(username_candidates(Some("  "), "kakao_9")[0], "kakao_9");
-    }
 }

@@ -1,5 +1,6 @@
 //! Whatever a client sends, the answer is a JSON error with the right status, never a 500.
 
+use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::helpers::{Backend, assert_error, spawn_app};
@@ -137,4 +138,57 @@ async fn a_path_without_its_trailing_slash_is_answered_the_same() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "no redirect: a redirected POST loses its body");
+}
+
+crate::helpers::on_every_backend!(over_long_names_are_400s_naming_the_field_and_nothing_is_stored);
+
+/// Django's `first_name`/`last_name`/`username` hold 150 characters; MariaDB refuses longer values
+/// in its `VARCHAR(255)` columns, so they must be refused before the database sees them.
+async fn over_long_names_are_400s_naming_the_field_and_nothing_is_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let session = app.login_new_kakao_user(1).await;
+    let access = session["access"].as_str().unwrap();
+    let patch = |body: serde_json::Value| {
+        app.client
+            .patch(app.url("/rest-auth/user/"))
+            .bearer_auth(access)
+            .json(&body)
+            .send()
+    };
+    let long = "가".repeat(151);
+
+    for field in ["first_name", "last_name", "username"] {
+        let body = assert_error(patch(json!({ field: long })).await.unwrap(), 400, "invalid").await;
+        assert_eq!(
+            body[field],
+            json!(["Ensure this field has no more than 150 characters."]),
+            "{field}: {body}"
+        );
+    }
+    let form = app
+        .client
+        .patch(app.url("/rest-auth/user/"))
+        .bearer_auth(access)
+        .form(&[("last_name", long.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(form, 400, "invalid").await;
+    assert!(body["last_name"].is_array(), "a form body is checked too: {body}");
+    let registration = json!({"username": "u".repeat(151), "email": "a@b.c", "password1": "x", "password2": "x"});
+    let body = assert_error(
+        app.post_json("/rest-auth/registration/", &registration).await,
+        400,
+        "invalid",
+    )
+    .await;
+    assert!(body["username"].is_array(), "{body}");
+
+    let stored = entity::user::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(stored.first_name, "");
+    let fits = "가".repeat(150);
+    let response = patch(json!({ "first_name": fits })).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let stored = entity::user::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(stored.first_name, fits);
 }

@@ -35,7 +35,15 @@ pub struct FakeState {
     pub codes: HashMap<String, crate::fake_kakao_oidc::CodeScript>,
     /// Target ids unlinked through `/v1/user/unlink` with the right admin key.
     pub unlinked: Vec<String>,
+    /// The same, with the admin key each was unlinked with.
+    pub unlinked_with: Vec<(String, String)>,
     pub jwks_down: bool,
+    /// The `kid` the JWKS publishes its one key under (`fake_kakao_oidc::KID` when unset).
+    pub jwks_kid: Option<String>,
+    /// `/oauth/token` answers `307` to `/elsewhere/oauth/token`.
+    pub token_endpoint_redirects: bool,
+    /// `/v2/user/me` answers a valid user padded past 1 MiB.
+    pub huge_user_info: bool,
 }
 
 impl FakeState {
@@ -65,6 +73,7 @@ impl FakeKakao {
             .at("/oauth/token", poem::post(crate::fake_kakao_oidc::token_endpoint))
             .at("/v1/user/unlink", poem::post(handler_unlink))
             .at("/.well-known/jwks.json", crate::fake_kakao_oidc::jwks_endpoint)
+            .at("/elsewhere/*path", handler_elsewhere)
             .data(state.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
         Self {
@@ -105,12 +114,26 @@ impl FakeKakao {
         self.state.lock().unwrap().delay = Some(delay);
     }
 
+    pub fn unlinked_with(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().unlinked_with.clone()
+    }
+
     pub fn unlinked(&self) -> Vec<String> {
         self.state.lock().unwrap().unlinked.clone()
     }
 
     pub fn state(&self) -> &Shared {
         &self.state
+    }
+
+    /// The token endpoint redirects (307) to another path of this host.
+    pub fn token_endpoint_redirects(&self) {
+        self.state.lock().unwrap().token_endpoint_redirects = true;
+    }
+
+    /// `/v2/user/me` answers 2 MiB.
+    pub fn answers_huge_user_info(&self) {
+        self.state.lock().unwrap().huge_user_info = true;
     }
 
     pub fn calls(&self, path: &str) -> usize {
@@ -214,12 +237,19 @@ async fn handler_token_info(req: &Request, state: Data<&Shared>) -> Response {
 async fn handler_me(req: &Request, state: Data<&Shared>) -> Response {
     match prelude(req, &state).await {
         Err(resp) => resp,
-        Ok(Some(TokenScript::Valid { me, .. })) => json_ok(me),
+        Ok(Some(TokenScript::Valid { mut me, .. })) => {
+            if state.lock().unwrap().huge_user_info {
+                me["padding"] = json!("x".repeat(2 * 1024 * 1024));
+            }
+            json_ok(me)
+        }
         Ok(other) => rejected(other),
     }
 }
 
 pub const ADMIN_KEY: &str = "kakao-admin-key";
+/// The admin key of a second Kakao app (multi-app deployments).
+pub const OTHER_ADMIN_KEY: &str = "other-app-admin-key";
 
 /// `POST /v1/user/unlink` with `KakaoAK <admin key>` and `target_id_type=user_id&target_id=…`.
 #[handler]
@@ -233,9 +263,14 @@ async fn handler_unlink(req: &Request, body: poem::Body, state: Data<&Shared>) -
             .status(StatusCode::INTERNAL_SERVER_ERROR)
             .body("upstream error");
     }
-    let authorized =
-        req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("KakaoAK {ADMIN_KEY}"));
-    if !authorized {
+    let presented = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("KakaoAK "))
+        .unwrap_or_default()
+        .to_owned();
+    if presented != ADMIN_KEY && presented != OTHER_ADMIN_KEY {
         return kakao_error(StatusCode::UNAUTHORIZED, "invalid app key.", -401);
     }
     if form.get("target_id_type").map(String::as_str) != Some("user_id") {
@@ -243,5 +278,14 @@ async fn handler_unlink(req: &Request, body: poem::Body, state: Data<&Shared>) -
     }
     let target = form.get("target_id").cloned().unwrap_or_default();
     s.unlinked.push(target.clone());
+    s.unlinked_with.push((target.clone(), presented));
     json_ok(json!({"id": target.parse::<i64>().unwrap_or_default()}))
+}
+
+/// Where a redirect points: counts what reached it.
+#[handler]
+async fn handler_elsewhere(req: &Request, state: Data<&Shared>) -> Response {
+    *state.lock().unwrap().calls.entry("/elsewhere".into()).or_default() += 1;
+    let _ = req;
+    json_ok(json!({}))
 }

@@ -16,6 +16,8 @@ pub const ISSUER: &str = "https://kauth.kakao.com";
 pub const REST_KEY: &str = "rest-api-key";
 pub const CLIENT_SECRET: &str = "kakao-client-secret";
 pub const KID: &str = "fake-kid-1";
+/// The nonce `id_claims` echo, as if the client had sent it to Kakao's authorize endpoint.
+pub const NONCE: &str = "nonce-from-the-app";
 
 /// One RSA key for the whole test binary: generating it is the slow part.
 static RSA_KEY: LazyLock<RsaPrivateKey> =
@@ -71,10 +73,16 @@ impl FakeKakao {
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(der.as_bytes())).expect("signed")
     }
 
-    /// Standard claims of a Kakao id_token for `sub`, issued for `aud`.
+    /// Standard claims of a Kakao id_token for `sub`, issued for `aud`, echoing `NONCE`.
     pub fn id_claims(&self, sub: i64, aud: &str) -> Value {
         let now = chrono::Utc::now().timestamp();
-        json!({"iss": ISSUER, "aud": aud, "sub": sub.to_string(), "iat": now, "exp": now + 21600, "auth_time": now})
+        json!({"iss": ISSUER, "aud": aud, "sub": sub.to_string(), "iat": now, "exp": now + 21600, "auth_time": now,
+               "nonce": NONCE})
+    }
+
+    /// Kakao rotated its key: the JWKS publishes it under `kid` only from now on.
+    pub fn jwks_publishes_kid(&self, kid: &str) {
+        self.state().lock().unwrap().jwks_kid = Some(kid.into());
     }
 
     /// The JWKS endpoint answers 500 from now on.
@@ -97,6 +105,12 @@ pub async fn token_endpoint(req: &Request, body: poem::Body, state: Data<&Shared
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let mut s = state.lock().unwrap();
     *s.calls.entry(req.uri().path().to_owned()).or_default() += 1;
+    if s.token_endpoint_redirects {
+        return Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header("location", "/elsewhere/oauth/token")
+            .finish();
+    }
     if field("grant_type") != "authorization_code" {
         return kauth_error(
             StatusCode::BAD_REQUEST,
@@ -154,10 +168,10 @@ pub async fn token_endpoint(req: &Request, body: poem::Body, state: Data<&Shared
 
 #[handler]
 pub async fn jwks_endpoint(req: &Request, state: Data<&Shared>) -> Response {
-    let (down, delay) = {
+    let (down, delay, kid) = {
         let mut s = state.lock().unwrap();
         *s.calls.entry(req.uri().path().to_owned()).or_default() += 1;
-        (s.jwks_down, s.delay)
+        (s.jwks_down, s.delay, s.jwks_kid.clone().unwrap_or_else(|| KID.into()))
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -168,7 +182,7 @@ pub async fn jwks_endpoint(req: &Request, state: Data<&Shared>) -> Response {
             .body("down");
     }
     let public = RSA_KEY.to_public_key();
-    let jwk = json!({"kid": KID, "kty": "RSA", "alg": "RS256", "use": "sig",
+    let jwk = json!({"kid": kid, "kty": "RSA", "alg": "RS256", "use": "sig",
                      "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
                      "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be())});
     Response::builder()

@@ -369,3 +369,28 @@ async fn a_dry_run_on_an_unmigrated_database_asks_for_migrate_and_creates_nothin
         .unwrap();
     assert_eq!(tables, 0, "no table, not even the migration table");
 }
+
+#[tokio::test]
+async fn a_pbkdf2_hash_with_an_absurd_iteration_count_is_refused_naming_the_user() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_csv_dump(dir.path());
+    let good = std::fs::read_to_string(dir.path().join("users.csv")).unwrap();
+    std::fs::write(
+        dir.path().join("bomb.csv"),
+        format!("{good}43,pbkdf2_sha256$2000000000$salt$AAAA,,f,mallory,,,,f,t,2022-04-11 01:45:28+00\n"),
+    )
+    .unwrap();
+
+    let run = import_django(&app, dir.path(), &["--users", "bomb.csv"]).await;
+
+    assert!(!run.ok, "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "bomb.csv line 4: password: user \"mallory\" has a pbkdf2_sha256 hash with 2000000000 iterations"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(counts(&app).await, (0, 0, 0), "nothing written");
+}

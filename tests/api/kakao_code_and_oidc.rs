@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     fake_kakao::{NATIVE_KEY, full_user, minimal_user},
-    fake_kakao_oidc::{CLIENT_SECRET, REST_KEY},
+    fake_kakao_oidc::{CLIENT_SECRET, NONCE, REST_KEY},
     helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app, spawn_app_with},
 };
 
@@ -78,10 +78,10 @@ async fn an_id_token_alone_logs_in_with_its_verified_email(backend: Backend) {
     let mut claims = app.kakao.id_claims(3_095_134_389, NATIVE_KEY);
     claims["email"] = json!("oidc@example.com");
     claims["nickname"] = json!("오이디씨");
-    claims["nonce"] = json!("n-123");
+
     let id_token = app.kakao.id_token(&claims);
 
-    let response = login(&app, json!({"id_token": id_token, "nonce": "n-123"})).await;
+    let response = login(&app, json!({"id_token": id_token, "nonce": NONCE})).await;
 
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
@@ -103,7 +103,11 @@ async fn concurrent_id_token_logins_on_a_cold_key_cache_wait_for_one_fetch() {
     let logins = (1..=5).map(|id| {
         let id_token = app.kakao.id_token(&app.kakao.id_claims(id, NATIVE_KEY));
         let app = &app;
-        async move { login(app, json!({ "id_token": id_token })).await.status() }
+        async move {
+            login(app, json!({ "id_token": id_token, "nonce": NONCE }))
+                .await
+                .status()
+        }
     });
 
     let statuses = futures::future::join_all(logins).await;
@@ -144,7 +148,7 @@ async fn forged_or_foreign_id_tokens_are_refused() {
 
     for (what, token) in cases {
         let body = assert_error(
-            login(&app, json!({"id_token": token})).await,
+            login(&app, json!({"id_token": token, "nonce": NONCE})).await,
             400,
             "invalid_provider_token",
         )
@@ -165,7 +169,7 @@ async fn forged_or_foreign_id_tokens_are_refused() {
         200
     );
     assert_eq!(
-        login(&app, json!({"id_token": app.kakao.id_token(&good)}))
+        login(&app, json!({"id_token": app.kakao.id_token(&good), "nonce": NONCE}))
             .await
             .status(),
         200,
@@ -205,8 +209,18 @@ async fn the_jwks_is_cached_refetched_on_unknown_kids_sparingly_and_survives_an_
     let app = spawn_app(Backend::Sqlite).await;
     let token = |sub| app.kakao.id_token(&app.kakao.id_claims(sub, REST_KEY));
 
-    assert_eq!(login(&app, json!({"id_token": token(1)})).await.status(), 200);
-    assert_eq!(login(&app, json!({"id_token": token(2)})).await.status(), 200);
+    assert_eq!(
+        login(&app, json!({"id_token": token(1), "nonce": NONCE}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        login(&app, json!({"id_token": token(2), "nonce": NONCE}))
+            .await
+            .status(),
+        200
+    );
     assert_eq!(app.kakao.calls("/.well-known/jwks.json"), 1, "cached");
 
     let unknown = app
@@ -214,7 +228,7 @@ async fn the_jwks_is_cached_refetched_on_unknown_kids_sparingly_and_survives_an_
         .id_token_with_kid(&app.kakao.id_claims(3, REST_KEY), "rotated-away");
     for _ in 0..3 {
         assert_error(
-            login(&app, json!({"id_token": unknown.clone()})).await,
+            login(&app, json!({"id_token": unknown.clone(), "nonce": NONCE})).await,
             400,
             "invalid_provider_token",
         )
@@ -228,8 +242,91 @@ async fn the_jwks_is_cached_refetched_on_unknown_kids_sparingly_and_survives_an_
 
     app.kakao.jwks_is_down();
     assert_eq!(
-        login(&app, json!({"id_token": token(4)})).await.status(),
+        login(&app, json!({"id_token": token(4), "nonce": NONCE}))
+            .await
+            .status(),
         200,
         "a warm cache keeps logins going"
     );
+}
+
+#[tokio::test]
+async fn a_key_withdrawn_from_the_jwks_stops_verifying() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let old_key = app.kakao.id_token(&app.kakao.id_claims(1, REST_KEY));
+    assert_eq!(
+        login(&app, json!({"id_token": old_key, "nonce": NONCE})).await.status(),
+        200
+    );
+
+    app.kakao.jwks_publishes_kid("fake-kid-2");
+    let new_key = app
+        .kakao
+        .id_token_with_kid(&app.kakao.id_claims(2, REST_KEY), "fake-kid-2");
+    assert_eq!(
+        login(&app, json!({"id_token": new_key, "nonce": NONCE})).await.status(),
+        200,
+        "the new kid is fetched"
+    );
+
+    assert_error(
+        login(&app, json!({"id_token": old_key, "nonce": NONCE})).await,
+        400,
+        "invalid_provider_token",
+    )
+    .await;
+    assert_eq!(app.kakao.calls("/.well-known/jwks.json"), 2);
+}
+
+#[tokio::test]
+async fn an_id_token_alone_needs_a_nonce_unless_the_operator_turns_that_off() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut claims = app.kakao.id_claims(5, REST_KEY);
+    claims.as_object_mut().unwrap().remove("nonce");
+    let token = app.kakao.id_token(&claims);
+
+    let body = assert_error(login(&app, json!({"id_token": token})).await, 400, "invalid").await;
+
+    assert!(body["nonce"][0].as_str().unwrap().contains("required"), "{body}");
+    assert_eq!(social_account::Entity::find().count(&app.db).await.unwrap(), 0);
+    assert_eq!(app.kakao.calls("/.well-known/jwks.json"), 0, "refused before any call");
+
+    let lenient = spawn_app_with(Backend::Sqlite, |s| s.kakao_require_nonce = false).await;
+    let token = lenient.kakao.id_token(&claims);
+    assert_eq!(login(&lenient, json!({"id_token": token})).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_token_endpoint_is_not_followed() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.kakao.accepts_token("t", minimal_user(1));
+    app.kakao.issues_code("c-1", "t", None, REDIRECT, Some("verifier"));
+    app.kakao.token_endpoint_redirects();
+
+    let response = login(
+        &app,
+        json!({"code": "c-1", "code_verifier": "verifier", "redirect_uri": REDIRECT}),
+    )
+    .await;
+
+    assert_error(response, 502, "provider_unavailable").await;
+    assert_eq!(app.kakao.calls("/oauth/token"), 1);
+    assert_eq!(
+        app.kakao.calls("/elsewhere"),
+        0,
+        "the secret, code and verifier went nowhere else"
+    );
+    assert_eq!(social_account::Entity::find().count(&app.db).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_provider_answer_over_one_mebibyte_is_not_read() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.kakao.accepts_token("t", minimal_user(1));
+    app.kakao.answers_huge_user_info();
+
+    let response = login(&app, json!({"access_token": "t"})).await;
+
+    assert_error(response, 502, "provider_unavailable").await;
+    assert_eq!(social_account::Entity::find().count(&app.db).await.unwrap(), 0);
 }

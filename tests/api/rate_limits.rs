@@ -269,3 +269,88 @@ async fn rest_auth_login_registration_and_password_reset_are_limited_too() {
     assert_ne!(reset().await.status(), 429);
     assert_throttled(reset().await).await;
 }
+
+/// An attacker at one address spends its own budget, then is refused without touching alice's:
+/// alice, elsewhere, still logs in. With Redis when `redis_url` is given.
+async fn an_ip_refusal_spends_nothing_of_the_account(redis_url: Option<String>) {
+    let prefix = format!("authbridge-test:{}:", uuid::Uuid::new_v4().simple());
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        limits(3, 2)(s);
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.redis_url = redis_url.map(Into::into);
+        s.redis_key_prefix = prefix;
+    })
+    .await;
+    app.create_local_user("alice", "alice@example.com", PASSWORD).await;
+    let attacker = Some("203.0.113.66");
+
+    for _ in 0..2 {
+        assert_eq!(status(app.obtain_pair("alice", "wrong", attacker).await).await, 401);
+    }
+    for _ in 0..5 {
+        assert_throttled(app.obtain_pair("alice", "wrong", attacker).await).await;
+    }
+
+    let owner = app.obtain_pair("alice", PASSWORD, Some("198.51.100.7")).await;
+    assert_eq!(status(owner).await, 200, "one of alice's three attempts is left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_refused_by_its_ip_budget_spends_nothing_of_the_accounts() {
+    an_ip_refusal_spends_nothing_of_the_account(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_refused_by_its_ip_budget_spends_nothing_of_the_accounts_in_redis() {
+    let Some(redis_url) = test_redis_url() else { return };
+    an_ip_refusal_spends_nothing_of_the_account(Some(redis_url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_username_and_the_email_of_one_account_share_one_budget() {
+    let app = spawn_app_with(Backend::Sqlite, limits(3, 100)).await;
+    app.create_local_user("alice", "alice@example.com", PASSWORD).await;
+
+    for name in ["alice", "alice@example.com", "ALICE@Example.com"] {
+        assert_eq!(status(app.obtain_pair(name, "wrong", None).await).await, 401, "{name}");
+    }
+
+    assert_throttled(app.obtain_pair("alice", PASSWORD, None).await).await;
+    assert_throttled(app.obtain_pair("alice@example.com", PASSWORD, None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_memory_budgets_keep_at_most_their_cap_of_entries() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        limits(1, 100)(s);
+        s.rate_limit_memory_entries = 3;
+    })
+    .await;
+    assert_eq!(status(app.obtain_pair("alice", "wrong", None).await).await, 401);
+    assert_throttled(app.obtain_pair("alice", "wrong", None).await).await;
+
+    for name in ["b", "c", "d"] {
+        assert_eq!(status(app.obtain_pair(name, "wrong", None).await).await, 401, "{name}");
+    }
+
+    // Three newer entries pushed alice's out: she starts again with a full budget.
+    assert_eq!(status(app.obtain_pair("alice", "wrong", None).await).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn social_logins_have_a_per_ip_budget_checked_before_kakao_is_asked() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.social_login_rate_per_ip = per_hour(2)).await;
+    for id in 1..=2 {
+        app.login_new_kakao_user(id).await;
+    }
+    app.kakao.accepts_token("t-3", crate::fake_kakao::minimal_user(3));
+
+    let response = app.post_kakao_login(&json!({"access_token": "t-3"})).await;
+
+    assert_throttled(response).await;
+    assert_eq!(
+        app.kakao.calls("/v2/user/me"),
+        2,
+        "the third attempt cost no Kakao call"
+    );
+}

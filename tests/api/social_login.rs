@@ -27,6 +27,7 @@ on_every_backend!(
     an_email_unverified_on_either_side_is_not_linked,
     fifty_concurrent_first_logins_create_exactly_one_user,
     first_logins_at_once_with_one_nickname_each_get_their_own_user,
+    a_shared_nickname_names_every_user_after_it_without_failed_inserts,
     a_disabled_user_gets_403,
     a_provider_configured_for_another_site_only_returns_404,
     the_site_is_chosen_by_the_host_header,
@@ -330,21 +331,47 @@ async fn a_verified_kakao_email_links_to_the_local_user_with_that_verified_email
 
 async fn an_email_unverified_on_either_side_is_not_linked(backend: Backend) {
     let app = spawn_app(backend).await;
-    insert_local_user(&app, "a@b.c", false).await;
-    app.kakao
-        .accepts_token("both-verified", full_user(1, "a@b.c", true, true));
+    let local = insert_local_user(&app, "a@b.c", false).await;
+    // The local user signed in once: an account in use, not an abandoned registration.
+    users_last_login_now(&app, local.id).await;
     app.kakao
         .accepts_token("kakao-unverified", full_user(2, "a@b.c", true, false));
+    app.kakao
+        .accepts_token("both-verified", full_user(1, "a@b.c", true, true));
 
-    for token in ["both-verified", "kakao-unverified"] {
-        let response = app.post_kakao_login(&json!({"access_token": token})).await;
-        let body = assert_error(response, 400, "email_in_use").await;
-        assert_eq!(
-            body["non_field_errors"],
-            json!(["User is already registered with this e-mail address."])
-        );
-    }
-    assert_eq!(count_rows(&app).await, (1, 0, 1), "no social account, no new user");
+    let response = app.post_kakao_login(&json!({"access_token": "kakao-unverified"})).await;
+    let body = assert_error(response, 400, "email_in_use").await;
+    assert_eq!(
+        body["non_field_errors"],
+        json!(["User is already registered with this e-mail address."])
+    );
+
+    // Kakao vouches for the address, the local user only claimed it: the verified login gets its
+    // own user and the unverified claim goes.
+    let response = app.post_kakao_login(&json!({"access_token": "both-verified"})).await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_ne!(body["user"]["pk"], local.id, "not linked");
+    let row = email_address::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(
+        (row.user_id, row.verified),
+        (body["user"]["pk"].as_i64().unwrap() as i32, true)
+    );
+    let local = user::Entity::find_by_id(local.id).one(&app.db).await.unwrap().unwrap();
+    assert_eq!(local.email, "", "the unverified claim is gone from the local user");
+    assert_eq!(count_rows(&app).await, (2, 1, 1));
+}
+
+async fn users_last_login_now(app: &TestApp, id: i32) {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::LastLogin,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .filter(user::Column::Id.eq(id))
+        .exec(&app.db)
+        .await
+        .unwrap();
 }
 
 async fn fifty_concurrent_first_logins_create_exactly_one_user(backend: Backend) {
@@ -375,7 +402,7 @@ async fn first_logins_at_once_with_one_nickname_each_get_their_own_user(backend:
     let app = spawn_app(backend).await;
     // Forty new Kakao ids, all nicknamed 홍길동, every other one with its own verified email;
     // id 0 logs in twice. They arrive together, so they are written in batches (the writer's
-    // signups): the names 홍길동, 홍길동2 … 홍길동4 go to four of them, the rest fall back.
+    // signups), where two of one nickname must get different suffixes.
     for id in 0..40 {
         let me = match id % 2 {
             0 => full_user(id, &format!("user{id}@x.io"), true, true),
@@ -401,9 +428,8 @@ async fn first_logins_at_once_with_one_nickname_each_get_their_own_user(backend:
         .map(|a| a["user"]["username"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(usernames.len(), 40, "{usernames:?}");
-    for name in ["홍길동", "홍길동2", "홍길동3", "홍길동4"] {
-        assert!(usernames.contains(name), "{name} in {usernames:?}");
-    }
+    assert!(usernames.contains("홍길동"), "{usernames:?}");
+    assert!(usernames.iter().all(|n| n.starts_with("홍길동")), "{usernames:?}");
     assert_eq!(count_rows(&app).await, (40, 40, 20));
     for answer in &answers {
         let refreshed = app.refresh(answer["refresh"].as_str().unwrap()).await;
@@ -492,4 +518,39 @@ async fn a_form_encoded_body_works_like_json(backend: Backend) {
 
     assert_eq!(response.status(), 200);
     assert_eq!(count_rows(&app).await, (1, 1, 0));
+}
+
+async fn a_shared_nickname_names_every_user_after_it_without_failed_inserts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut pks = Vec::new();
+    let mut usernames = std::collections::HashSet::new();
+
+    for id in 1..=25 {
+        let body = app.login_new_kakao_user(id).await;
+        pks.push(body["user"]["pk"].as_i64().unwrap());
+        usernames.insert(body["user"]["username"].as_str().unwrap().to_owned());
+    }
+
+    assert_eq!(usernames.len(), 25, "{usernames:?}");
+    assert!(usernames.contains("홍길동"));
+    assert!(
+        usernames.iter().all(|n| n.starts_with("홍길동")),
+        "no kakao_<id> fallback: {usernames:?}"
+    );
+    // A failed INSERT burns an id on PostgreSQL and MariaDB: consecutive pks mean none was made.
+    assert_eq!(pks, (pks[0]..pks[0] + 25).collect::<Vec<_>>());
+    let stored = user::Entity::find().count(&app.db).await.unwrap();
+    assert_eq!(stored, 25);
+
+    let mut long = crate::fake_kakao::minimal_user(26);
+    long["kakao_account"]["profile"]["nickname"] = json!("가".repeat(300));
+    app.kakao.accepts_token("long", long);
+    let response = app.post_kakao_login(&json!({"access_token": "long"})).await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["user"]["username"],
+        "가".repeat(150),
+        "cut to Django's 150 characters"
+    );
 }
