@@ -1,6 +1,7 @@
 //! Three processes of the real binary on one PostgreSQL (and one Redis when its test URL is set):
-//! a session moves between them, concurrent first logins land on one user, and a key rotated
-//! through one instance signs there and verifies everywhere. Skipped without PostgreSQL.
+//! a session moves between them, concurrent first logins land on one user, a key rotated
+//! through one instance signs there and verifies everywhere, and (with Redis) the login budget
+//! is one for all three. Skipped without PostgreSQL.
 
 use std::{
     io::{BufRead, BufReader},
@@ -119,6 +120,8 @@ impl Cluster {
             ("AUTHBRIDGE_KAKAO_API_BASE".to_owned(), kakao.base_url.clone()),
             ("AUTHBRIDGE_KAKAO_AUTH_BASE".to_owned(), kakao.base_url.clone()),
             ("AUTHBRIDGE_MIGRATE_ON_START".to_owned(), "false".to_owned()),
+            // Low enough for the shared-budget test; no other test here signs in with a password.
+            ("AUTHBRIDGE_LOGIN_RATE_PER_ACCOUNT".to_owned(), "2/hour".to_owned()),
         ];
         if let Some(redis) = test_redis_url() {
             let prefix = format!("authbridge:test:{}:", uuid::Uuid::new_v4().simple());
@@ -277,6 +280,36 @@ async fn fifty_concurrent_first_logins_over_three_instances_make_one_user() {
     assert_eq!(accounts, 1);
     let users = entity::user::Entity::find().count(&cluster.db).await.unwrap();
     assert_eq!(users, 1, "one user in the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_three_share_one_login_budget_through_redis() {
+    if test_redis_url().is_none() {
+        return;
+    }
+    let Some(cluster) = Cluster::start().await else { return };
+    let hash = authbridge::password::hash(&SecretString::from("correct horse battery"))
+        .await
+        .unwrap();
+    store::users::insert_local(
+        &cluster.db,
+        store::users::NewLocalUser {
+            username: "alice",
+            email: "alice@example.com",
+            password_hash: hash,
+            is_staff: false,
+            is_superuser: false,
+        },
+    )
+    .await
+    .unwrap();
+    let wrong = json!({"username": "alice", "password": "wrong"});
+
+    // Two attempts per account per hour, spent on two instances: the third instance refuses.
+    assert_eq!(cluster.post(0, "/rest-auth/login/", &wrong).await.status(), 400);
+    assert_eq!(cluster.post(1, "/rest-auth/login/", &wrong).await.status(), 400);
+    let third = cluster.post(2, "/rest-auth/login/", &wrong).await;
+    assert_error(third, 429, "throttled").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
