@@ -38,6 +38,7 @@ pub mod event {
     pub const SITE_DELETED: &str = "site.deleted";
     pub const SOCIAL_APP_SAVED: &str = "socialapp.saved";
     pub const SOCIAL_APP_DELETED: &str = "socialapp.deleted";
+    pub const TOKEN_INTROSPECTED: &str = "token.introspected";
 }
 
 /// Where a request came from, as far as the trail cares.

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{ApiTags, Body, Presented, auth};
 use crate::{
+    audit::{Entry, Origin, event},
     error::{ApiError, code},
     ratelimit::{Action, ClientIp},
     resource_clients,
@@ -145,6 +146,7 @@ impl IntrospectionApi {
         state: poem::web::Data<&AppState>,
         req: &Request,
         client: ClientIp,
+        origin: Origin,
         body: Body<IntrospectRequest>,
     ) -> Result<IntrospectReply, ApiError> {
         let mut body = body.into_inner();
@@ -157,6 +159,10 @@ impl IntrospectionApi {
             .await?
             .is_none()
         {
+            let refused = Entry::new(event::TOKEN_INTROSPECTED).outcome("invalid_client");
+            state
+                .audit
+                .record(&origin, refused.detail(serde_json::json!({"client_id": client_id})));
             return Err(ApiError::invalid_client());
         }
         let raw = if is_drf_key(&body.token) {
@@ -170,6 +176,11 @@ impl IntrospectionApi {
             Err(ApiError::Unauthorized(..) | ApiError::Forbidden(_)) => IntrospectResponse::default(),
             Err(e) => return Err(e),
         };
+        let mut asked = Entry::new(event::TOKEN_INTROSPECTED)
+            .outcome(if answer.active { "active" } else { "inactive" })
+            .detail(serde_json::json!({"client_id": client_id}));
+        asked.user_id = answer.user_id;
+        state.audit.record(&origin, asked);
         Ok(IntrospectReply::Ok(Json(answer)))
     }
 }

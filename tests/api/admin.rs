@@ -14,7 +14,7 @@ use crate::{
 on_every_backend!(staff_manage_users_and_every_action_lands_on_the_audit_trail);
 
 /// A staff user signed in; returns its access token and pk.
-async fn staff_session(app: &TestApp) -> (String, i32) {
+pub async fn staff_session(app: &TestApp) -> (String, i32) {
     let admin = app.create_local_user("root", "", "a-long-horse-battery").await;
     let mut row: user::ActiveModel = admin.clone().into();
     row.is_staff = Set(true);

@@ -180,3 +180,26 @@ async fn introspection_is_rate_limited_per_client() {
     assert!(refused.headers().contains_key("retry-after"));
     assert_error(refused, 429, "throttled").await;
 }
+
+#[tokio::test]
+async fn every_introspection_is_on_the_audit_trail_with_its_client() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (admin, _) = crate::admin::staff_session(&app).await;
+    let secret = add_client(&app, "posts").await;
+    let login = app.login_new_kakao_user(3095134390).await;
+    let pk = login["user"]["pk"].as_i64().unwrap();
+
+    answer(introspect(&app, ("posts", &secret), login["access"].as_str().unwrap()).await).await;
+    answer(introspect(&app, ("posts", &secret), "not-a-token").await).await;
+    assert_eq!(introspect(&app, ("posts", "wrong-secret"), "x").await.status(), 401);
+
+    let trail = crate::admin::audit_events(&app, &admin, "event=token.introspected", 3).await;
+    let outcomes: Vec<&str> = trail.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["invalid_client", "inactive", "active"], "newest first");
+    assert_eq!(trail[2]["user_id"], pk);
+    assert!(trail.iter().all(|e| e["detail"]["client_id"] == "posts"));
+    assert!(
+        !serde_json::to_string(&trail).unwrap().contains(&secret),
+        "no secret on the trail"
+    );
+}

@@ -81,7 +81,11 @@ impl AdminAuditApi {
         event: Query<Option<String>>,
         since: Query<Option<String>>,
         until: Query<Option<String>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
         page: Query<Option<u64>>,
+        /// Items a page (50 by default).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         page_size: Query<Option<u64>>,
     ) -> Result<AuditPageReply, ApiError> {
         staff(&caller)?;

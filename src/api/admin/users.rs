@@ -125,7 +125,11 @@ impl AdminUsersApi {
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
         search: Query<Option<String>>,
+        /// Page number, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
         page: Query<Option<u64>>,
+        /// Items a page (50 by default).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         page_size: Query<Option<u64>>,
     ) -> Result<AdminUserPageReply, ApiError> {
         staff(&caller)?;
