@@ -112,6 +112,8 @@ def main():
     ap.add_argument("--client-dir", required=True)
     ap.add_argument("--base-url", required=True)
     ap.add_argument("--spec", required=True, help="the spec the client was generated from")
+    ap.add_argument("--admin-username", help="a staff user, for the admin API step")
+    ap.add_argument("--admin-password")
     args = ap.parse_args()
 
     sys.path.insert(0, str(Path(args.client_dir).resolve()))
@@ -240,6 +242,23 @@ def main():
             return "200 'Successfully logged out.'; the refresh token is refused afterwards (401)"
         return "200 'Successfully logged out.'"
 
+    def step_admin():
+        if not args.admin_username:
+            raise Skip("no staff user given (--admin-username)")
+        expect("pk" in state, "no user (login failed)")
+        obtain = op("post", "/api/token/")
+        creds = body_class(obtain).from_dict({"username": args.admin_username, "password": args.admin_password})
+        r = obtain.sync_detailed(client=client, body=creds)
+        expect(r.status_code == 200, f"staff sign-in: status {r.status_code}: {r.content[:200]!r}")
+        users = op("get", "/admin/api/users/")
+        found = users.sync_detailed(client=authed(r.parsed.access), search=state["username"])
+        expect(found.status_code == 200, f"status {found.status_code}: {found.content[:300]!r}")
+        expect(any(u.pk == state["pk"] for u in found.parsed.results), f"{found.parsed!r}")
+        # A signed-in user who is not staff is refused.
+        refused = users.sync_detailed(client=authed(state["access"]))
+        expect(refused.status_code == 403, f"non-staff: status {refused.status_code}")
+        return f"staff found pk={state['pk']} by search; non-staff 403"
+
     def step_imports():
         mods = list(generated_modules())
         expect(not BROKEN, f"{len(BROKEN)} of {len(mods)} generated modules do not import:\n"
@@ -253,6 +272,7 @@ def main():
     c.run("kakao exchange with a bad Kakao token -> 400", step_bad_kakao_token)
     c.run("get user (GET /rest-auth/user/, Bearer)", step_get_user)
     c.run("get user without credentials -> 401", step_get_user_anonymous)
+    c.run("admin API: list users as staff (GET /admin/api/users/)", step_admin)
     c.run("verify (POST /rest-auth/token/verify/)", step_verify)
     c.run("refresh (POST /rest-auth/token/refresh/)", step_refresh)
     c.run("logout (POST /rest-auth/logout/)", step_logout)
