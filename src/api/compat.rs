@@ -238,18 +238,19 @@ impl CompatApi {
             .await
             .map_err(drf_jwt_error)?;
         // Revoked as every token is: the user's revocation point, a disabled user, and the
-        // session ended by logout or reuse detection.
+        // session ended by logout or reuse detection. The new `iat` is read before the check.
+        let now = Utc::now();
         state.tokens.ensure_usable(&old).await.map_err(drf_jwt_error)?;
         state.tokens.ensure_session_live(&old).await.map_err(drf_jwt_error)?;
         let orig_iat = old.orig_iat.unwrap_or(old.iat);
-        if Utc::now().timestamp() > orig_iat.saturating_add(state.tokens.refresh_lifetime_secs()) {
+        if now.timestamp() > orig_iat.saturating_add(state.tokens.refresh_lifetime_secs()) {
             return Err(ApiError::field(
                 code::TOKEN_NOT_VALID,
                 "non_field_errors",
                 "Refresh has expired.",
             ));
         }
-        Ok(token_reply(state.tokens.renew_drf_jwt(&old)?))
+        Ok(token_reply(state.tokens.renew_drf_jwt(&old, now)?))
     }
 
     /// Verify a token (djangorestframework-jwt)

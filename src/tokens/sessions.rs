@@ -58,9 +58,10 @@ impl Tokens {
     }
 
     /// The djangorestframework-jwt token that renews `old` (`/api-jwt-auth/refresh/`): same
-    /// session, sign-in time and refresh window.
-    pub fn renew_drf_jwt(&self, old: &Claims) -> Result<String, TokenError> {
-        let claims = self.claims(old.user_id, TokenType::Access, Utc::now());
+    /// session, sign-in time and refresh window. `now` was read before `old` was checked for
+    /// revocation (see `refresh_once`).
+    pub fn renew_drf_jwt(&self, old: &Claims, now: DateTime<Utc>) -> Result<String, TokenError> {
+        let claims = self.claims(old.user_id, TokenType::Access, now);
         let mut claims = in_session(claims, old.sid.as_deref().unwrap_or(&new_family()), old.auth_time);
         claims.orig_iat = Some(old.orig_iat.unwrap_or(old.iat));
         Ok(self.issue_access_with(claims)?.0)
@@ -149,9 +150,13 @@ impl Tokens {
 
     async fn refresh_once(&self, token: &str) -> Result<Refreshed, TokenError> {
         let claims = self.verify(token, TokenType::Refresh).await?;
+        // The new tokens' `iat` is read before the revocation check, never after: a revocation
+        // the check did not see then committed after this instant, so its point covers them
+        // (a thread descheduled between the two would otherwise mint live tokens).
+        let now = Utc::now();
         self.ensure_usable(&claims).await?;
         if self.rotate_refresh
-            && let Some(refreshed) = self.rotate_live(&claims).await?
+            && let Some(refreshed) = self.rotate_live(&claims, now).await?
         {
             self.metrics.refresh(RefreshResult::Rotated);
             return Ok(refreshed);
@@ -160,7 +165,6 @@ impl Tokens {
         if row.revoked_at.is_some() || store::tokens::is_session_revoked(&self.db, &row.family).await? {
             return Err(TokenError::Revoked);
         }
-        let now = Utc::now();
         let access = in_session(
             self.claims(row.user_id, TokenType::Access, now),
             &row.family,
@@ -250,8 +254,7 @@ impl Tokens {
     /// The common case of a refresh with rotation, without reading the row first: the claim
     /// itself finds whether the token is a live row (and returns it). `None` when it is not
     /// (unknown, revoked or spent): the caller then reads the row and decides as before.
-    async fn rotate_live(&self, claims: &Claims) -> Result<Option<Refreshed>, TokenError> {
-        let now = Utc::now();
+    async fn rotate_live(&self, claims: &Claims, now: DateTime<Utc>) -> Result<Option<Refreshed>, TokenError> {
         let mut successor = self.claims(claims.user_id, TokenType::Refresh, now);
         let stored = Successor {
             jti: successor.jti.clone(),
