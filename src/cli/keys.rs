@@ -7,6 +7,7 @@ use crate::{
     audit::{Entry, event},
     config::Settings,
     store,
+    tokens::KeyState,
 };
 
 pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
@@ -45,17 +46,12 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
             );
         }
         KeysCommand::List => {
-            let keep = settings.refresh_token_lifetime.max(settings.access_token_lifetime);
-            let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::days(1));
             let now = Utc::now();
             for key in store::keys::list_all(&db).await? {
-                let state = match (key.revoked_at, key.retired_at) {
-                    (Some(at), _) => format!("revoked {}", at.to_rfc3339()),
-                    (None, None) => "signing".to_owned(),
-                    (None, Some(at)) if at + keep > now => {
-                        format!("retired, verifying until {}", (at + keep).to_rfc3339())
-                    }
-                    (None, Some(_)) => "expired".to_owned(),
+                let state = match KeyState::of(&key, settings, now) {
+                    KeyState::Revoked => format!("revoked {}", key.revoked_at.unwrap_or(now).to_rfc3339()),
+                    KeyState::Retired { until } => format!("retired, verifying until {}", until.to_rfc3339()),
+                    other => other.name().to_owned(),
                 };
                 println!("{}  created {}  {state}", key.kid, key.created_at.to_rfc3339());
             }

@@ -9,8 +9,9 @@ use std::{
 
 use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
+use entity::signing_key;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
@@ -73,7 +74,7 @@ impl KeyRing {
                 )));
             }
             (JwtAlgorithm::EdDSA, _) => {
-                let keep = settings.refresh_token_lifetime.max(settings.access_token_lifetime);
+                let keep = keep_retired(settings);
                 match load_ed25519(&db, keep).await? {
                     Some(keys) => keys,
                     None => {
@@ -88,7 +89,7 @@ impl KeyRing {
         Ok(Self {
             algorithm,
             db,
-            keep_retired: settings.refresh_token_lifetime.max(settings.access_token_lifetime),
+            keep_retired: keep_retired(settings),
             current: RwLock::new(Arc::new(keys)),
             // "Long ago", so the first unknown kid may reload at once.
             last_reload: Mutex::new(Instant::now().checked_sub(RELOAD_INTERVAL).unwrap_or_else(Instant::now)),
@@ -160,6 +161,47 @@ impl KeyRing {
     /// never published.
     pub fn public_keys(&self) -> Vec<(String, String)> {
         self.keys().public.clone()
+    }
+}
+
+/// How long a retired key keeps verifying: the longest token lifetime, so every token it signed
+/// expires first.
+fn keep_retired(settings: &Settings) -> Duration {
+    settings.refresh_token_lifetime.max(settings.access_token_lifetime)
+}
+
+/// What a stored key does now, by the rule the key ring loads keys with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Signs new tokens (and verifies).
+    Signing,
+    /// Retired by a rotation; verifies `until` the tokens it signed have expired.
+    Retired { until: DateTime<Utc> },
+    /// Retired longer ago than any token lives: no longer loaded.
+    Expired,
+    /// Revoked: verifies nothing.
+    Revoked,
+}
+
+impl KeyState {
+    pub fn of(key: &signing_key::Model, settings: &Settings, now: DateTime<Utc>) -> Self {
+        match (key.revoked_at, key.retired_at) {
+            (Some(_), _) => Self::Revoked,
+            (None, None) => Self::Signing,
+            (None, Some(at)) => match super::jwt_at(at, keep_retired(settings)) {
+                until if until > now => Self::Retired { until },
+                _ => Self::Expired,
+            },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Signing => "signing",
+            Self::Retired { .. } => "retired",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
     }
 }
 

@@ -10,7 +10,7 @@ pub use opaque::digest as secret_digest;
 mod sessions;
 
 pub use jwt::{Claims, TokenType, Tokens, at as jwt_at};
-pub use keys::{KeyRing, revoke as revoke_signing_key, rotate as rotate_signing_key};
+pub use keys::{KeyRing, KeyState, revoke as revoke_signing_key, rotate as rotate_signing_key};
 pub use revocation::revoked_by_point;
 pub use sessions::{IssuedPair, Refreshed};
 

@@ -12,7 +12,7 @@ use crate::{
     error::{ApiError, code},
     state::AppState,
     store::{self, StoreError},
-    tokens::TokenError,
+    tokens::{KeyState, TokenError},
 };
 
 pub struct AdminKeysApi;
@@ -63,10 +63,11 @@ fn eddsa_only(state: &AppState) -> Result<(), ApiError> {
 async fn reload(state: &AppState) -> Result<String, ApiError> {
     state.tokens.keys().reload().await?;
     let keys = store::keys::list_all(&state.db).await?;
+    let now = Utc::now();
     let signing = keys
         .iter()
         .rev()
-        .find(|k| k.retired_at.is_none() && k.revoked_at.is_none());
+        .find(|k| KeyState::of(k, &state.settings, now) == KeyState::Signing);
     Ok(signing.map(|k| k.kid.clone()).unwrap_or_default())
 }
 
@@ -80,23 +81,12 @@ impl AdminKeysApi {
         caller: CurrentUser,
     ) -> Result<SigningKeyListReply, ApiError> {
         staff(&caller)?;
-        let keep = state
-            .settings
-            .refresh_token_lifetime
-            .max(state.settings.access_token_lifetime);
-        let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::days(1));
         let now = Utc::now();
         let keys = store::keys::list_all(&state.db).await?;
         Ok(SigningKeyListReply::Ok(Json(
             keys.into_iter()
                 .map(|k| SigningKeyResponse {
-                    state: match (k.revoked_at, k.retired_at) {
-                        (Some(_), _) => "revoked",
-                        (None, None) => "signing",
-                        (None, Some(at)) if at + keep > now => "retired",
-                        (None, Some(_)) => "expired",
-                    }
-                    .into(),
+                    state: KeyState::of(&k, &state.settings, now).name().into(),
                     kid: k.kid,
                     created_at: rfc3339(k.created_at),
                     retired_at: k.retired_at.map(rfc3339),
