@@ -380,9 +380,6 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("no user {username:?}"))?;
             store::users::set_active(&db, user.id, active).await?;
-            if !active {
-                store::tokens::revoke_user(&db, user.id, chrono::Utc::now()).await?;
-            }
             let what = if active {
                 event::USER_ENABLED
             } else {

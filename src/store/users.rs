@@ -309,12 +309,17 @@ pub async fn update_profile(
     })
 }
 
+/// Enables or disables a user; disabling also revokes every token the user holds (moves the
+/// revocation point), whoever disables (the CLI, the admin API).
 pub async fn set_active(db: &impl ConnectionTrait, id: i32, active: bool) -> Result<(), StoreError> {
     user::Entity::update_many()
         .col_expr(user::Column::IsActive, Expr::value(active))
         .filter(user::Column::Id.eq(id))
         .exec(db)
         .await?;
+    if !active {
+        super::tokens::revoke_user(db, id, Utc::now()).await?;
+    }
     Ok(())
 }
 

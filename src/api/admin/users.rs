@@ -99,11 +99,7 @@ fn done(detail: &str) -> AdminDoneReply {
 async fn set_active(state: &AppState, origin: &Origin, admin: i32, id: i32, active: bool) -> Result<(), ApiError> {
     store::users::get(&state.db, id).await?;
     store::users::set_active(&state.db, id, active).await?;
-    if active {
-        state.cached.forget_user(id);
-    } else {
-        state.tokens.revoke_user(id).await?;
-    }
+    state.cached.forget_user(id);
     let what = if active {
         event::USER_ENABLED
     } else {
