@@ -137,6 +137,7 @@ impl App {
         tracing::info!(port = self.port, "listening");
         let db = self.state.db.clone();
         let maintenance = tokio::spawn(maintain(self.state.clone()));
+        let standings = tokio::spawn(follow_standings(self.state.clone()));
         let checkpoints = tokio::spawn(store::checkpoint::run(db.clone()));
         let metrics_server = self.metrics_acceptor.map(|acceptor| {
             tracing::info!(port = self.metrics_port, "serving /metrics");
@@ -146,6 +147,7 @@ impl App {
             .run_with_graceful_shutdown(route(self.state), shutdown, Some(SHUTDOWN_GRACE))
             .await;
         maintenance.abort();
+        standings.abort();
         checkpoints.abort();
         if let Some(server) = metrics_server {
             server.abort();
@@ -169,7 +171,8 @@ fn port_of(acceptor: &TcpAcceptor) -> u16 {
 /// Background upkeep: re-read signing keys every `key_reload_interval` (another instance or the
 /// CLI may have rotated or revoked them) and at once on SIGHUP, forget full rate-limit buckets
 /// every minute, and purge expired refresh-token rows, revoked sessions, old audit events and
-/// registrations whose confirmation key expired unused every `maintenance_interval`.
+/// registrations whose confirmation key expired unused, and standing changes read long since,
+/// every `maintenance_interval`.
 async fn maintain(state: AppState) {
     // First ticks one period from now: at start-up the keys were just loaded.
     let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -196,6 +199,7 @@ async fn maintain(state: AppState) {
                     Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens"),
                 }
                 purge_audit(&state).await;
+                purge_standing_changes(&state).await;
                 match store::email_claims::delete_expired_registrations(&state.db, chrono::Utc::now()).await {
                     Ok(deleted) if deleted > 0 => tracing::info!(deleted, "unconfirmed registrations expired"),
                     Ok(_) => {}
@@ -449,6 +453,44 @@ async fn purge_audit(state: &AppState) {
         Ok(purged) if purged > 0 => tracing::info!(purged, "old audit events purged"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purging old audit events"),
+    }
+}
+
+/// Reads the feed of standing changes every `cache_ttl`, from start-up on: until the first read
+/// and whenever reads fail, token checks read standings from the database (`store::cache`).
+async fn follow_standings(state: AppState) {
+    let period = state.settings.cache_ttl;
+    if period.is_zero() {
+        return;
+    }
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticks.tick().await;
+        match state.cached.follow_standing_changes().await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("reading standing changes again");
+            }
+            Ok(_) => {}
+            // Once per outage, not once per `cache_ttl`.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "reading standing changes; token checks read the database meanwhile");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Standing changes are read for a minute after they are made; an hour is ample.
+async fn purge_standing_changes(state: &AppState) {
+    let before = chrono::Utc::now() - chrono::Duration::hours(1);
+    match crate::store::standing::purge_changes(&state.db, before).await {
+        Ok(purged) if purged > 0 => tracing::debug!(purged, "old standing changes purged"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging old standing changes"),
     }
 }
 

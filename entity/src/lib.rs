@@ -13,4 +13,5 @@ pub mod site;
 pub mod social_account;
 pub mod social_app;
 pub mod social_app_site;
+pub mod standing_change;
 pub mod user;

@@ -4,9 +4,11 @@
 //!
 //! Staleness is bounded by `cache_ttl` (1 s by default; 0 turns caching off). Writes made through
 //! this process drop or replace their copy at once; writes made elsewhere (another instance, the
-//! CLI) are seen within `cache_ttl`.
+//! CLI) are seen within `cache_ttl`. Users' standings (what a token check needs) are kept longer
+//! and forgotten by the feed of standing changes, with the same bound (`STANDING_MAX_AGE`).
 
 use std::{
+    collections::HashSet,
     hash::Hash,
     sync::{
         Arc,
@@ -18,10 +20,28 @@ use std::{
 use entity::{social_account, user};
 use sea_orm::DatabaseConnection;
 
-use super::{StoreError, sites, social, social::SocialApp, users};
+use super::{
+    StoreError, sites, social,
+    social::SocialApp,
+    standing::{self, Standing},
+    users,
+};
 
 /// Entries per cache: bounds memory (~400 bytes a user) whatever the traffic.
 const CAPACITY: usize = 20_000;
+
+/// How long a user's standing is kept. Not `cache_ttl`: every instance reads the feed of standing
+/// changes once per `cache_ttl` (`follow_standing_changes`) and forgets the users it names, so a
+/// revocation anywhere still reaches every instance within `cache_ttl`, while the standing of the
+/// users who changed nothing is read once a minute, not once per `cache_ttl` (with 1,000 active
+/// users that was 1,000 reads a second, a quarter of the time of `POST /rest-auth/token/verify/`).
+/// The minute bounds what the feed cannot see: a row edited by hand in the database.
+const STANDING_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// How far back each read of the feed looks. A change is stamped with its writer's clock before
+/// its transaction commits, so it may become visible after later stamps (a slow commit, clocks of
+/// instances a little apart): each read takes the whole last minute and skips what it has seen.
+const FEED_OVERLAP: Duration = Duration::from_secs(60);
 
 /// A bounded map whose entries are good for at most `ttl` after they were read from the database.
 /// A read that was in flight while this process forgot an entry (it changed the row) does not
@@ -78,11 +98,40 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 }
 
+/// Where this instance is in the feed of standing changes.
+struct Feed {
+    /// When the last successful read of the feed started, in ms since `origin` (0: never). Kept
+    /// standings are trusted only while this is recent: if the feed cannot be read, every check
+    /// reads the database again, as it would without the feed.
+    synced_at_ms: AtomicU64,
+    origin: Instant,
+    /// The changes of the last read, so that the next (which overlaps it) forgets only new ones.
+    seen: tokio::sync::Mutex<HashSet<i64>>,
+    /// How often the feed is read: `cache_ttl`.
+    period: Duration,
+}
+
+impl Feed {
+    fn is_current(&self) -> bool {
+        let synced = self.synced_at_ms.load(Ordering::Acquire);
+        // Two periods: one between reads, one for a read that is slow.
+        synced != 0 && self.origin.elapsed().as_millis() < u128::from(synced) + 2 * self.period.as_millis()
+    }
+
+    fn synced(&self, started: Instant) {
+        let ms = started.duration_since(self.origin).as_millis().max(1);
+        self.synced_at_ms
+            .store(ms.try_into().unwrap_or(u64::MAX), Ordering::Release);
+    }
+}
+
 /// The database behind the caches; cheap to clone (one per `AppState` and `Tokens`).
 #[derive(Clone)]
 pub struct Cached {
     db: DatabaseConnection,
     users: Arc<TtlCache<i32, user::Model>>,
+    standings: Arc<TtlCache<i32, Standing>>,
+    feed: Arc<Feed>,
     accounts: Arc<TtlCache<(String, String), social_account::Model>>,
     sites: Arc<TtlCache<String, Option<i32>>>,
     apps: Arc<TtlCache<(String, i32), Option<SocialApp>>>,
@@ -93,6 +142,16 @@ impl Cached {
         Self {
             db,
             users: Arc::new(TtlCache::new(ttl)),
+            standings: Arc::new(TtlCache::new(match ttl.is_zero() {
+                true => Duration::ZERO,
+                false => STANDING_MAX_AGE.max(ttl),
+            })),
+            feed: Arc::new(Feed {
+                synced_at_ms: AtomicU64::new(0),
+                origin: Instant::now(),
+                seen: Default::default(),
+                period: ttl,
+            }),
             accounts: Arc::new(TtlCache::new(ttl)),
             sites: Arc::new(TtlCache::new(ttl)),
             apps: Arc::new(TtlCache::new(ttl)),
@@ -120,9 +179,43 @@ impl Cached {
         self.users.put(user.id, user.clone(), Instant::now(), epoch);
     }
 
-    /// Drops the copy of a user this process changed or deleted.
+    /// Drops the copy of a user this process changed or deleted (or another did: the feed).
     pub fn forget_user(&self, id: i32) {
         self.users.forget(&id);
+        self.standings.forget(&id);
+    }
+
+    /// The standing of user `id` (for every token check): kept up to a minute, but only while
+    /// the feed of changes is being followed.
+    pub async fn standing(&self, id: i32) -> Result<Standing, StoreError> {
+        if self.feed.is_current()
+            && let Some(standing) = self.standings.get(&id)
+        {
+            return Ok(standing);
+        }
+        let (read_at, epoch) = (Instant::now(), self.standings.epoch());
+        let standing = standing::read(&self.db, id).await?;
+        self.standings.put(id, standing, read_at, epoch);
+        Ok(standing)
+    }
+
+    /// Reads the standing changes of the last minute and forgets the users that changed since
+    /// the last read; returns how many. To run every `cache_ttl` (`app::follow_standings`).
+    pub async fn follow_standing_changes(&self) -> Result<usize, StoreError> {
+        let mut seen = self.feed.seen.lock().await;
+        let started = Instant::now();
+        let since = chrono::Utc::now() - FEED_OVERLAP;
+        let changes = standing::changes_since(&self.db, since).await?;
+        let mut forgotten = 0;
+        for (change, user_id) in &changes {
+            if !seen.contains(change) {
+                self.forget_user(*user_id);
+                forgotten += 1;
+            }
+        }
+        *seen = changes.into_iter().map(|(change, _)| change).collect();
+        self.feed.synced(started);
+        Ok(forgotten)
     }
 
     /// The social account of (`provider`, `uid`), if linked. Only links are kept: an unknown uid

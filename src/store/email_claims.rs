@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use entity::{email_address, one_time_key, social_account, user};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, TransactionSession,
+    TransactionTrait,
     sea_query::{Expr, ExprTrait, Func},
 };
 
@@ -14,7 +15,10 @@ use super::{StoreError, one_time};
 /// Removes the unverified claim `row` from its account, for a verified owner who signs in. An
 /// account left without any address that never signed in (a registration nobody confirmed) is
 /// deleted with it: without an address it could otherwise sign in unconfirmed.
-pub async fn release_unverified(db: &impl ConnectionTrait, row: &email_address::Model) -> Result<(), StoreError> {
+pub async fn release_unverified(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    row: &email_address::Model,
+) -> Result<(), StoreError> {
     email_address::Entity::delete_by_id(row.id).exec(db).await?;
     let other = super::users::get(db, row.user_id).await?;
     let addresses_left = email_address::Entity::find()
@@ -49,7 +53,10 @@ pub async fn release_unverified(db: &impl ConnectionTrait, row: &email_address::
 /// Deletes the users who registered, never confirmed an address nor signed in, and whose last
 /// confirmation key expired before `now` (a resent key extends it). Imported or social users
 /// have no such key and are never touched. Returns how many were deleted.
-pub async fn delete_expired_registrations(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, StoreError> {
+pub async fn delete_expired_registrations(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
     let expired: Vec<i32> = one_time_key::Entity::find()
         .select_only()
         .column(one_time_key::Column::UserId)
@@ -91,11 +98,14 @@ pub async fn delete_expired_registrations(db: &impl ConnectionTrait, now: DateTi
         if doomed.is_empty() {
             continue;
         }
+        let txn = db.begin().await?;
         deleted += user::Entity::delete_many()
-            .filter(user::Column::Id.is_in(doomed))
-            .exec(db)
+            .filter(user::Column::Id.is_in(doomed.iter().copied()))
+            .exec(&txn)
             .await?
             .rows_affected;
+        super::standing::record_changes(&txn, &doomed, now).await?;
+        txn.commit().await?;
     }
     Ok(deleted)
 }

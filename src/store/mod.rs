@@ -12,6 +12,7 @@ pub mod resource_clients;
 pub mod signups;
 pub mod sites;
 pub mod social;
+pub mod standing;
 pub mod token_writer;
 pub mod tokens;
 pub mod usernames;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{auth_token, refresh_token, revoked_session, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    TransactionSession, TransactionTrait,
     sea_query::{Expr, Query, SimpleExpr},
 };
 
@@ -116,12 +117,22 @@ pub async fn revoke_family(db: &impl ConnectionTrait, family: &str, now: DateTim
 /// Moves the user's revocation point to `now` (every token issued up to this second dies), then
 /// blacklists the refresh rows and deletes the opaque keys. The point alone is what makes it
 /// hold: a successor a concurrent rotation stores after the sweep was issued before the point.
-pub async fn revoke_user(db: &impl ConnectionTrait, user_id: i32, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn revoke_user(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    user_id: i32,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // The point and its change record commit together; the sweep after is not in that
+    // transaction: holding the user row while taking refresh rows deadlocked (MariaDB) with a
+    // rotation, which holds its refresh row while its successor's foreign key reads the user.
+    let txn = db.begin().await?;
     user::Entity::update_many()
         .col_expr(user::Column::TokensValidAfter, Expr::value(now))
         .filter(user::Column::Id.eq(user_id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    super::standing::record_changes(&txn, &[user_id], now).await?;
+    txn.commit().await?;
     revoke(Condition::all().add(refresh_token::Column::UserId.eq(user_id)), now)
         .exec(db)
         .await?;

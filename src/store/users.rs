@@ -5,7 +5,7 @@ use entity::{email_address, user};
 use rand::{Rng, distributions::Alphanumeric};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, Set, TransactionTrait,
+    QueryFilter, Set, TransactionSession, TransactionTrait,
     sea_query::{Expr, ExprTrait, Func, OnConflict},
 };
 
@@ -236,9 +236,11 @@ pub async fn insert_local(db: &impl ConnectionTrait, new: NewLocalUser<'_>) -> R
 }
 
 /// Deletes the user; social accounts, email rows and tokens go with it (ON DELETE CASCADE).
-pub async fn delete(db: &impl ConnectionTrait, id: i32) -> Result<(), StoreError> {
-    user::Entity::delete_by_id(id).exec(db).await?;
-    Ok(())
+pub async fn delete(db: &(impl ConnectionTrait + TransactionTrait), id: i32) -> Result<(), StoreError> {
+    let txn = db.begin().await?;
+    user::Entity::delete_by_id(id).exec(&txn).await?;
+    super::standing::record_changes(&txn, &[id], Utc::now()).await?;
+    Ok(txn.commit().await?)
 }
 
 pub async fn list_emails(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<email_address::Model>, StoreError> {
@@ -311,14 +313,21 @@ pub async fn update_profile(
 
 /// Enables or disables a user; disabling also revokes every token the user holds (moves the
 /// revocation point), whoever disables (the CLI, the admin API).
-pub async fn set_active(db: &impl ConnectionTrait, id: i32, active: bool) -> Result<(), StoreError> {
+pub async fn set_active(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    id: i32,
+    active: bool,
+) -> Result<(), StoreError> {
+    let (txn, now) = (db.begin().await?, Utc::now());
     user::Entity::update_many()
         .col_expr(user::Column::IsActive, Expr::value(active))
         .filter(user::Column::Id.eq(id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    super::standing::record_changes(&txn, &[id], now).await?;
+    txn.commit().await?;
     if !active {
-        super::tokens::revoke_user(db, id, Utc::now()).await?;
+        super::tokens::revoke_user(db, id, now).await?;
     }
     Ok(())
 }

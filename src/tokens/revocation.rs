@@ -1,10 +1,11 @@
 //! What "revoked" means, checked the same way by every endpoint that accepts one of our tokens:
 //! the user still exists and is active, and the token was issued after the user's revocation
 //! point (`users.tokens_valid_after`: logout everywhere, password change/reset/set, disabling,
-//! provider unlink). The user row comes through the short cache, so the check costs no query on
-//! the hot path; the instance that moves the point forgets its copy at once, others within
-//! `cache_ttl`. Sessions (refresh families) are revoked by a row in `revoked_sessions`, which a
-//! rotation racing the revocation cannot miss: every later use of any token of the session reads it.
+//! provider unlink). That standing comes through a cache the feed of standing changes keeps
+//! current (`store::cache`), so the check costs no query on the hot path; the instance that
+//! moves the point forgets its copy at once, others within `cache_ttl`. Sessions (refresh
+//! families) are revoked by a row in `revoked_sessions`, which a rotation racing the revocation
+//! cannot miss: every later use of any token of the session reads it.
 
 use std::time::Duration;
 
@@ -12,13 +13,12 @@ use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::{Claims, TokenError, Tokens};
-use crate::store::{self, StoreError};
+use crate::store::{self, StoreError, standing::Standing};
 
-/// Whether a token issued at `iat` (seconds) is dead by the user's revocation point. The point is
-/// kept to the second of `iat`: a token issued in the very second of a revocation is dead too,
-/// and new tokens are not issued in that second (`wait_past_revocation`).
+/// Whether a token issued at `iat` (seconds) is dead by the user's revocation point (see
+/// `Standing::revokes`).
 pub fn revoked_by_point(user: &user::Model, iat: i64) -> bool {
-    user.tokens_valid_after.is_some_and(|point| iat <= point.timestamp())
+    Standing::of(user).revokes(iat)
 }
 
 impl Tokens {
@@ -27,17 +27,19 @@ impl Tokens {
     /// database fault stays a store error (503), never "invalid": clients must not throw their
     /// sessions away because our database blinked.
     pub async fn holder(&self, user_id: i32, issued_at: i64) -> Result<user::Model, TokenError> {
-        let user = self.cached.user(user_id).await.map_err(|e| match e {
-            StoreError::NotFound(_) => TokenError::UserGone,
-            e => TokenError::Store(e),
-        })?;
-        if !user.is_active {
-            return Err(TokenError::UserInactive);
+        self.ensure_standing(user_id, issued_at).await?;
+        self.cached.user(user_id).await.map_err(gone_is_user_gone)
+    }
+
+    /// `holder` without the user's row, for the checks that need no more (verify): the same
+    /// answers, from the standing alone.
+    pub async fn ensure_standing(&self, user_id: i32, issued_at: i64) -> Result<(), TokenError> {
+        match self.cached.standing(user_id).await.map_err(gone_is_user_gone)? {
+            Standing::Gone => Err(TokenError::UserGone),
+            Standing::Present { active: false, .. } => Err(TokenError::UserInactive),
+            standing if standing.revokes(issued_at) => Err(TokenError::Revoked),
+            Standing::Present { .. } => Ok(()),
         }
-        if revoked_by_point(&user, issued_at) {
-            return Err(TokenError::Revoked);
-        }
-        Ok(user)
     }
 
     /// `holder` for verified claims.
@@ -82,6 +84,13 @@ impl Tokens {
             let wait = (until - now).to_std().unwrap_or_default();
             tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
         }
+    }
+}
+
+fn gone_is_user_gone(e: StoreError) -> TokenError {
+    match e {
+        StoreError::NotFound(_) => TokenError::UserGone,
+        e => TokenError::Store(e),
     }
 }
 

@@ -243,8 +243,8 @@ impl Tokens {
     /// A token of a user who is gone is invalid; of a disabled one, or from before the user's
     /// revocation point, revoked. A database fault stays a database fault (503).
     pub async fn ensure_usable(&self, claims: &Claims) -> Result<(), TokenError> {
-        match self.holder_of(claims).await {
-            Ok(_) => Ok(()),
+        match self.ensure_standing(claims.user_id, claims.iat).await {
+            Ok(()) => Ok(()),
             Err(TokenError::UserGone) => Err(TokenError::Invalid),
             Err(TokenError::UserInactive) => Err(TokenError::Revoked),
             Err(e) => Err(e),

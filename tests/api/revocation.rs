@@ -15,6 +15,7 @@ on_every_backend!(
     a_session_ended_by_logout_or_reuse_stops_its_access_tokens_at_drf_jwt_refresh,
     a_refresh_racing_a_revocation_leaves_no_live_successor,
     a_django_refresh_token_is_not_adopted_after_the_users_revocation,
+    a_revocation_made_elsewhere_reaches_a_caching_instance_within_cache_ttl,
 );
 
 /// An access token the server must refuse everywhere it checks one: requests, both verify
@@ -261,6 +262,65 @@ async fn a_django_refresh_token_is_not_adopted_after_the_users_revocation(backen
         1,
         "only the session signed in here; nothing adopted: {rows:?}"
     );
+}
+
+/// The status `POST /rest-auth/token/verify/` of `server` gives `access`, and when: polled every
+/// 50 ms for `within`, until it is `status`.
+async fn verify_until(
+    app: &TestApp,
+    server: &str,
+    access: &str,
+    status: u16,
+    within: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let response = app
+            .client
+            .post(format!("{server}/rest-auth/token/verify/"))
+            .json(&json!({"token": access}))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == status {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "verify still answers {} after {within:?}",
+            response.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_revocation_made_elsewhere_reaches_a_caching_instance_within_cache_ttl(backend: Backend) {
+    // Standings are kept for a minute; the feed of changes must make a second instance, and the
+    // CLI's changes, count within `cache_ttl` (1 s) all the same. 3 s leaves room for a slow CI.
+    let ttl = std::time::Duration::from_secs(1);
+    let app = spawn_app_with(backend, |s| s.cache_ttl = ttl).await;
+    let other = authbridge::app::App::build(app.settings.clone()).await.unwrap();
+    let second = format!("http://127.0.0.1:{}", other.port());
+    tokio::spawn(other.run_until_stopped(std::future::pending()));
+    let within = 3 * ttl;
+    for (name, how) in [("lena", "logout/all on the first instance"), ("mira", "user disable")] {
+        app.create_local_user(name, "", "a-long-horse-battery").await;
+        let session = sign_in(&app, name, "a-long-horse-battery").await;
+        let access = session["access"].as_str().unwrap();
+        // The second instance checks the token, and keeps its user's standing.
+        verify_until(&app, &second, access, 200, within).await;
+        match how {
+            "user disable" => {
+                run_cli(&app, &["user", "disable", name]).await;
+            }
+            _ => {
+                let logout = app.client.post(app.url("/rest-auth/logout/all/")).bearer_auth(access);
+                assert_eq!(logout.send().await.unwrap().status(), 200);
+            }
+        }
+        let took = verify_until(&app, &second, access, 401, within).await;
+        eprintln!("{how}: the second instance refused the token after {took:?}");
+    }
 }
 
 fn simplejwt_vectors() -> Value {
