@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.server.log_format);
     cli::run(cli.command.unwrap_or(Command::Serve), settings).await
 }
 

@@ -194,7 +194,7 @@ async fn disabling_a_user_from_the_command_line_revokes_its_sessions() {
         .json()
         .await
         .unwrap();
-    let db = app.settings.database_url.expose_secret().to_owned();
+    let db = app.settings.database.url.expose_secret().to_owned();
 
     let (ok, out) = authbridge(&db, &["user", "disable", "hal"]);
 
@@ -238,7 +238,7 @@ async fn deleting_a_user_from_the_command_line_unlinks_it_at_kakao_first() {
     let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
     let login = app.login_new_kakao_user(71).await;
     let username = login["user"]["username"].as_str().unwrap().to_owned();
-    let db = app.settings.database_url.expose_secret().to_owned();
+    let db = app.settings.database.url.expose_secret().to_owned();
     let run = |kakao: String| {
         let (db, username) = (db.clone(), username.clone());
         async move {
