@@ -122,11 +122,13 @@ impl<P: Provider> Provider for Flat<P> {
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, Error> {
-        self.inner
-            .data()?
-            .into_iter()
-            .map(|(profile, flat)| Ok((profile, sectioned(flat)?)))
-            .collect()
+        let mut tree = Map::new();
+        for (profile, flat) in self.inner.data()? {
+            let sections =
+                sectioned(flat).map_err(|key| Error::from(Kind::UnknownField(key.clone(), &FLAT)).with_path(&key))?;
+            tree.insert(profile, sections);
+        }
+        Ok(tree)
     }
 }
 
@@ -145,11 +147,12 @@ fn flat_name(path: &[&str]) -> String {
     path.join(".")
 }
 
-fn sectioned(flat: Dict) -> Result<Dict, Error> {
+/// The same values placed in their sections; `Err` holds a key that names no setting.
+fn sectioned(flat: Dict) -> Result<Dict, String> {
     let mut tree = Dict::new();
     for (key, value) in flat {
         let Some((_, path)) = NAMES.iter().find(|(name, _)| *name == key) else {
-            return Err(Error::from(Kind::UnknownField(key.clone(), &FLAT)).with_path(&key));
+            return Err(key);
         };
         let nested = figment::util::nest(path, value)
             .into_dict()

@@ -9,11 +9,12 @@ use figment::{
 use super::{names::NAMES, *};
 
 /// Flat `(name, value)` pairs as the environment gives them.
-fn from_env(pairs: &[(&str, &str)]) -> figment::Result<Settings> {
+fn from_env(pairs: &[(&str, &str)]) -> Result<Settings, Box<figment::Error>> {
     pairs
         .iter()
         .fold(Figment::new(), |f, (k, v)| f.merge(Flat::env((*k, *v))))
         .extract()
+        .map_err(Box::new)
 }
 
 #[test]
