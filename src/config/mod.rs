@@ -26,23 +26,39 @@ use names::Flat;
 /// Environment variables that may instead name a file holding the secret (`AUTHBRIDGE_X_FILE`).
 const FILE_SECRETS: [&str; 4] = ["database_url", "signing_key", "smtp_url", "redis_url"];
 
+/// The whole tree: `App::build` and `cli::run` hand each subsystem its section.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
+    /// Bind address, default site, body limit, log format (app, api, telemetry).
     pub server: ServerSettings,
+    /// Connection, pool, migrations, row cache and maintenance period (store, app).
     pub database: DatabaseSettings,
+    /// Timeouts shared by every provider (providers::http_client).
     pub providers: ProviderSettings,
+    /// Kakao's hosts, issuer and nonce rule (providers::kakao, login).
     pub kakao: KakaoSettings,
+    /// Signing, claims and lifetimes of our tokens (tokens).
     pub jwt: JwtSettings,
+    /// How requests present credentials, and the step-up window (api::auth, api::step_up).
     pub auth: AuthSettings,
+    /// dj-rest-auth cookie mode (api::cookies).
     pub cookies: CookieSettings,
+    /// SMTP transport and sender (mail).
     pub mail: MailSettings,
+    /// Verification, enumeration and mailed links of local accounts (accounts).
     pub accounts: AccountSettings,
+    /// The audit trail (audit, app's purge).
     pub audit: AuditSettings,
+    /// Budgets per action and scope (ratelimit).
     pub rate_limits: RateLimitSettings,
+    /// The shared rate-limit store (ratelimit).
     pub redis: RedisSettings,
+    /// Which peers may name the client (ratelimit::client).
     pub proxies: ProxySettings,
+    /// Prometheus metrics (metrics, app).
     pub metrics: MetricsSettings,
+    /// CORS and HSTS (browser).
     pub browser: BrowserSettings,
     /// Social apps applied at start-up (file only: `[[social_apps]]`).
     pub social_apps: Vec<SocialAppConfig>,
