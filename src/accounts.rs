@@ -133,16 +133,16 @@ pub async fn send_confirmation(state: &AppState, user_id: i32, email: &str) -> R
             user_id,
             email: Some(email),
             key_hash: &hash,
-            expires_at: jwt_at(Utc::now(), state.settings.email_confirmation_lifetime),
+            expires_at: jwt_at(Utc::now(), state.settings.accounts.email_confirmation_lifetime),
         },
     )
     .await?;
-    let mail = confirmation_mail(&state.settings, email, &key);
+    let mail = confirmation_mail(&state.settings.accounts, email, &key);
     state.mailer.submit(async move { Ok(Some(mail)) })?;
     Ok(())
 }
 
-fn confirmation_mail(settings: &crate::config::Settings, email: &str, key: &str) -> Outgoing {
+fn confirmation_mail(settings: &crate::config::AccountSettings, email: &str, key: &str) -> Outgoing {
     let link = settings.email_confirm_url.replace("{key}", key);
     Outgoing {
         to: email.to_owned(),
@@ -156,7 +156,7 @@ fn confirmation_mail(settings: &crate::config::Settings, email: &str, key: &str)
 
 /// allauth's "account already exists" mail: sent instead of an error when someone registers
 /// with an address that has an account (`ACCOUNT_PREVENT_ENUMERATION`).
-fn account_exists_mail(settings: &crate::config::Settings, email: &str) -> Outgoing {
+fn account_exists_mail(settings: &crate::config::AccountSettings, email: &str) -> Outgoing {
     let reset = settings
         .password_reset_url
         .split('{')
@@ -193,11 +193,11 @@ pub fn resend_confirmation(state: &AppState, email: &str) -> Result<(), ApiError
                 user_id: row.user_id,
                 email: Some(&row.email),
                 key_hash: &hash,
-                expires_at: jwt_at(Utc::now(), job_state.settings.email_confirmation_lifetime),
+                expires_at: jwt_at(Utc::now(), job_state.settings.accounts.email_confirmation_lifetime),
             },
         )
         .await?;
-        Ok(Some(confirmation_mail(&job_state.settings, &row.email, &key)))
+        Ok(Some(confirmation_mail(&job_state.settings.accounts, &row.email, &key)))
     })?;
     Ok(())
 }
@@ -247,13 +247,14 @@ async fn password_reset_mail(state: &AppState, email: &str) -> anyhow::Result<Op
             user_id: user.id,
             email: None,
             key_hash: &hash,
-            expires_at: jwt_at(now, state.settings.password_reset_lifetime),
+            expires_at: jwt_at(now, state.settings.accounts.password_reset_lifetime),
         },
     )
     .await?;
     let uid = encode_uid(user.id);
     let link = state
         .settings
+        .accounts
         .password_reset_url
         .replace("{uid}", &uid)
         .replace("{token}", &token);
@@ -362,15 +363,15 @@ pub async fn register(
 }
 
 fn address_taken(state: &AppState, email: &str) -> Result<Registration, ApiError> {
-    if !state.settings.prevent_enumeration {
+    if !state.settings.accounts.prevent_enumeration {
         return Err(ApiError::field(
             code::EMAIL_IN_USE,
             "email",
             "A user is already registered with this e-mail address.",
         ));
     }
-    if state.settings.email_verification != crate::config::EmailVerification::None {
-        let mail = account_exists_mail(&state.settings, email);
+    if state.settings.accounts.email_verification != crate::config::EmailVerification::None {
+        let mail = account_exists_mail(&state.settings.accounts, email);
         state.mailer.submit(async move { Ok(Some(mail)) })?;
     }
     Ok(Registration::OwnerNotified)

@@ -45,13 +45,13 @@ pub struct App {
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = store::connect(
-            &settings.database_url,
-            settings.database_max_connections,
+            &settings.database.url,
+            settings.database.max_connections,
             store::Checkpoints::Background,
         )
         .await
         .context("connecting to the database (AUTHBRIDGE_DATABASE_URL)")?;
-        if settings.migrate_on_start {
+        if settings.database.migrate_on_start {
             store::migrate(&db).await.context("running migrations")?;
         }
         for app in &settings.social_apps {
@@ -59,17 +59,17 @@ impl App {
                 .await
                 .context("applying [[social_apps]] from the config file")?;
         }
-        let metrics = Metrics::new(settings.metrics_enabled);
-        let http = providers::http_client(&settings)?;
-        let keys = KeyRing::load(db.clone(), &settings)
+        let metrics = Metrics::new(settings.metrics.enabled);
+        let http = providers::http_client(&settings.providers)?;
+        let keys = KeyRing::load(db.clone(), &settings.jwt)
             .await
             .context("loading JWT signing keys")?;
-        let limits = RateLimiter::from_settings(&settings, &metrics)?;
-        let cached = store::cache::Cached::new(db.clone(), settings.cache_ttl);
-        let writer_db = store::connect_writer(&settings.database_url, &db)
+        let limits = RateLimiter::from_settings(&settings.rate_limits, &settings.redis, &metrics)?;
+        let cached = store::cache::Cached::new(db.clone(), settings.database.cache_ttl);
+        let writer_db = store::connect_writer(&settings.database.url, &db)
             .await
             .context("connecting the token writer to the database")?;
-        let audit = match settings.audit_enabled {
+        let audit = match settings.audit.enabled {
             true => crate::audit::Audit::start(db.clone()),
             false => crate::audit::Audit::off(),
         };
@@ -81,22 +81,23 @@ impl App {
                 db.clone(),
                 writer_db,
                 cached.clone(),
-                &settings,
+                &settings.jwt,
                 &metrics,
             ),
             cached,
-            providers: providers::Providers::from_settings(&settings, http).metered(&metrics),
+            providers: providers::Providers::from_settings(&settings.providers, &settings.kakao, http)
+                .metered(&metrics),
             metrics,
-            mailer: crate::mail::Mailer::from_settings(&settings)?,
+            mailer: crate::mail::Mailer::from_settings(&settings.mail)?,
             db,
             settings: Arc::new(settings),
         });
-        let acceptor = TcpListener::bind(state.settings.listen)
+        let acceptor = TcpListener::bind(state.settings.server.listen)
             .into_acceptor()
             .await
-            .with_context(|| format!("binding {} (AUTHBRIDGE_LISTEN)", state.settings.listen))?;
+            .with_context(|| format!("binding {} (AUTHBRIDGE_LISTEN)", state.settings.server.listen))?;
         let port = port_of(&acceptor);
-        let metrics_acceptor = match state.settings.metrics_listen {
+        let metrics_acceptor = match state.settings.metrics.listen {
             Some(addr) if state.metrics.is_enabled() => Some(
                 TcpListener::bind(addr)
                     .into_acceptor()
@@ -176,9 +177,9 @@ fn port_of(acceptor: &TcpAcceptor) -> u16 {
 async fn maintain(state: AppState) {
     // First ticks one period from now: at start-up the keys were just loaded.
     let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    let mut keys = every(state.settings.key_reload_interval);
+    let mut keys = every(state.settings.jwt.key_reload_interval);
     let mut limits = every(Duration::from_secs(60));
-    let mut purge = every(state.settings.maintenance_interval);
+    let mut purge = every(state.settings.database.maintenance_interval);
     let mut hangup = Hangup::new();
     loop {
         tokio::select! {
@@ -238,22 +239,25 @@ pub fn route(state: AppState) -> impl Endpoint {
         .header(header::AUTHORIZATION)
         .header(header::COOKIE)
         .header(header::SET_COOKIE)
-        .header(state.settings.auth_header_name.to_lowercase());
+        .header(state.settings.auth.header_name.to_lowercase());
     let settings = &state.settings;
     Front {
         docs: api::spec::swagger_html(),
         spec: api::spec::spec_json(),
-        metrics_here: settings.metrics_enabled && settings.metrics_listen.is_none(),
+        metrics_here: settings.metrics.enabled && settings.metrics.listen.is_none(),
         api: api::spec::service().into_endpoint(),
     }
     .with(sensitive)
     .with(CatchPanic::new().with_handler(PanicToJson))
     // Cookies are read only in cookie mode (api/cookies.rs checks it first): no jar otherwise.
-    .with_if(state.settings.jwt_auth_cookie.is_some(), CookieJarManager::new())
+    .with_if(state.settings.cookies.access_name.is_some(), CookieJarManager::new())
     .catch_all_error(render_poem_error)
     .with(Edge {
         metrics: state.metrics.clone(),
-        browser: Arc::new(Browser::from_settings(&state.settings)),
+        browser: Arc::new(Browser::from_settings(
+            &state.settings.browser,
+            &state.settings.auth.header_name,
+        )),
     })
     .data(state)
 }
@@ -444,7 +448,7 @@ fn trim_trailing_slash(req: &mut Request) {
 
 /// Deletes audit events older than `audit_retention` (kept forever when it is 0).
 async fn purge_audit(state: &AppState) {
-    let retention = state.settings.audit_retention;
+    let retention = state.settings.audit.retention;
     if retention.is_zero() {
         return;
     }

@@ -7,7 +7,7 @@ use poem::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
 };
 
-use crate::config::Settings;
+use crate::config::BrowserSettings;
 
 /// Headers a browser script may send cross-origin, besides the CORS-safelisted ones.
 const ALLOWED_HEADERS: [&str; 4] = ["authorization", "content-type", "x-csrftoken", "x-request-id"];
@@ -33,10 +33,11 @@ struct Cors {
 pub struct Origin(Option<HeaderValue>);
 
 impl Browser {
-    pub fn from_settings(settings: &Settings) -> Self {
+    /// `auth_header` is the configured credentials header, which preflights must allow.
+    pub fn from_settings(settings: &BrowserSettings, auth_header: &str) -> Self {
         let cors = (!settings.cors_allowed_origins.is_empty()).then(|| {
             let mut headers: Vec<String> = ALLOWED_HEADERS.iter().map(|h| (*h).to_owned()).collect();
-            let auth_header = settings.auth_header_name.to_ascii_lowercase();
+            let auth_header = auth_header.to_ascii_lowercase();
             if !headers.contains(&auth_header) {
                 headers.push(auth_header);
             }

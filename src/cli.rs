@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use crate::{
     app,
     audit::{Entry, event},
-    config::Settings,
+    config::{AuditSettings, DatabaseSettings, JwtSettings, ServerSettings, Settings},
     emulator, store,
 };
 
@@ -267,19 +267,19 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let app = app::App::build(settings).await?;
             app.run_until_stopped(app::shutdown_signal()).await?;
         }
-        Command::ImportDjango(args) => import::run(args, &settings).await?,
-        Command::Client(command) => clients::run(command, &settings).await?,
+        Command::ImportDjango(args) => import::run(args, &settings.database).await?,
+        Command::Client(command) => clients::run(command, &settings.database).await?,
         Command::Openapi => println!("{}", crate::api::spec::spec_json()),
-        Command::Healthcheck => healthcheck(&settings).await?,
+        Command::Healthcheck => healthcheck(&settings.server).await?,
         Command::Migrate => {
-            let db = store::connect(&settings.database_url, 1, store::Checkpoints::OnCommit)
+            let db = store::connect(&settings.database.url, 1, store::Checkpoints::OnCommit)
                 .await
                 .context("connecting to the database")?;
             store::migrate(&db).await.context("running migrations")?;
             println!("migrations applied");
         }
         Command::Site(command) => {
-            let db = connect_migrated(&settings).await?;
+            let db = connect_migrated(&settings.database).await?;
             match command {
                 SiteCommand::Add { domain, name } => {
                     let site = store::sites::insert(&db, &domain, name.as_deref().unwrap_or(&domain)).await?;
@@ -293,7 +293,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
         }
         Command::Socialapp(command) => {
-            let db = connect_migrated(&settings).await?;
+            let db = connect_migrated(&settings.database).await?;
             match command {
                 SocialAppCommand::Add(a) => {
                     anyhow::ensure!(
@@ -340,12 +340,12 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             email,
             noinput,
         } => {
-            let db = connect_migrated(&settings).await?;
+            let db = connect_migrated(&settings.database).await?;
             create_superuser(&db, username, email, noinput).await?;
         }
         Command::Token(command) => {
-            let db = connect_migrated(&settings).await?;
-            let tokens = tokens_for(&db, &settings).await?;
+            let db = connect_migrated(&settings.database).await?;
+            let tokens = tokens_for(&db, &settings.jwt, &settings.database).await?;
             match command {
                 TokenCommand::Create { username, regenerate } => {
                     let user = store::users::find_by_login(&db, &username)
@@ -359,7 +359,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
         }
         Command::User(command) => {
-            let db = connect_migrated(&settings).await?;
+            let db = connect_migrated(&settings.database).await?;
             let (username, active) = match command {
                 UserCommand::Disable { username } => (username, false),
                 UserCommand::Enable { username } => (username, true),
@@ -368,8 +368,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                         .await?
                         .with_context(|| format!("no user {username:?}"))?;
                     let providers = crate::providers::Providers::from_settings(
-                        &settings,
-                        crate::providers::http_client(&settings)?,
+                        &settings.providers,
+                        &settings.kakao,
+                        crate::providers::http_client(&settings.providers)?,
                     );
                     crate::accounts::delete_user(&db, &providers, user.id).await?;
                     println!("user {} deleted and unlinked at its providers", user.username);
@@ -385,7 +386,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             } else {
                 event::USER_DISABLED
             };
-            record_cli(&db, &settings, Entry::new(what).user(user.id)).await?;
+            record_cli(&db, &settings.audit, Entry::new(what).user(user.id)).await?;
             println!(
                 "user {} {}",
                 user.username,
@@ -401,7 +402,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+async fn healthcheck(settings: &ServerSettings) -> anyhow::Result<()> {
     let mut addr = settings.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {
@@ -423,14 +424,18 @@ async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn tokens_for(db: &sea_orm::DatabaseConnection, settings: &Settings) -> anyhow::Result<crate::tokens::Tokens> {
+async fn tokens_for(
+    db: &sea_orm::DatabaseConnection,
+    settings: &JwtSettings,
+    database: &DatabaseSettings,
+) -> anyhow::Result<crate::tokens::Tokens> {
     let keys = crate::tokens::KeyRing::load(db.clone(), settings).await?;
     Ok(crate::tokens::Tokens::new(
         std::sync::Arc::new(keys),
         db.clone(),
         // A one-shot command writes a token or two: the pool will do, no connection of its own.
         db.clone(),
-        crate::store::cache::Cached::new(db.clone(), settings.cache_ttl),
+        crate::store::cache::Cached::new(db.clone(), database.cache_ttl),
         settings,
         &crate::metrics::Metrics::default(),
     ))
@@ -492,16 +497,16 @@ async fn create_superuser(
 }
 
 /// Puts what an operator did at the command line on the audit trail (method `cli`), at once.
-async fn record_cli(db: &sea_orm::DatabaseConnection, settings: &Settings, entry: Entry) -> anyhow::Result<()> {
-    if settings.audit_enabled {
+async fn record_cli(db: &sea_orm::DatabaseConnection, settings: &AuditSettings, entry: Entry) -> anyhow::Result<()> {
+    if settings.enabled {
         let row = crate::audit::row(&crate::audit::Origin::default(), entry.method("cli"));
         store::audit::insert_many(db, vec![row]).await?;
     }
     Ok(())
 }
 
-async fn connect_migrated(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let db = store::connect(&settings.database_url, 2, store::Checkpoints::OnCommit)
+async fn connect_migrated(settings: &DatabaseSettings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = store::connect(&settings.url, 2, store::Checkpoints::OnCommit)
         .await
         .context("connecting to the database")?;
     if settings.migrate_on_start {

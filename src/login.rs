@@ -140,7 +140,7 @@ pub async fn verify_credential(
         Credential::IdToken { token, nonce } => {
             // Alone, an id_token is a bearer credential that anyone who saw it could replay until
             // it expires (hours); the nonce ties it to the login the client started.
-            if nonce.is_none() && state.settings.kakao_require_nonce {
+            if nonce.is_none() && state.settings.kakao.require_nonce {
                 return Err(ApiError::field(
                     code::INVALID,
                     "nonce",

@@ -12,7 +12,7 @@ use lettre::{
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 
-use crate::config::Settings;
+use crate::config::MailSettings;
 
 /// Jobs waiting at most; past it a request that would mail answers 503.
 const QUEUE_CAPACITY: usize = 1024;
@@ -60,7 +60,7 @@ enum Queued {
 
 impl Mailer {
     /// Builds the transport and starts the queue's task (call inside the runtime).
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Self> {
         let transport = match &settings.smtp_url {
             Some(url) => Some(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
@@ -73,7 +73,7 @@ impl Mailer {
                 None
             }
         };
-        let from = settings.mail_from.parse::<Mailbox>().ok();
+        let from = settings.from.parse::<Mailbox>().ok();
         if from.is_none() {
             tracing::error!("AUTHBRIDGE_MAIL_FROM is not a valid address: no mail can be sent");
         }

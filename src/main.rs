@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.server.log_format);
     cli::run(cli.command.unwrap_or(Command::Serve), settings).await
 }
 
@@ -37,6 +37,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// demand and purging freed pages at once cost no measurable speed. This runs as an ELF
 /// constructor because the Rust runtime allocates (and so reserves the first arena) before
 /// `main`. A `MIMALLOC_*` variable set by the operator still wins.
+#[expect(unsafe_code, reason = "mimalloc's options are set through its C API")]
 extern "C" fn tune_allocator() {
     for (option, name, value) in [
         (MI_OPTION_ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0),
@@ -51,5 +52,9 @@ extern "C" fn tune_allocator() {
 
 #[cfg(target_os = "linux")]
 #[used]
+#[expect(
+    unsafe_code,
+    reason = "an ELF constructor: the only way to run before the runtime allocates"
+)]
 #[unsafe(link_section = ".init_array")]
 static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;

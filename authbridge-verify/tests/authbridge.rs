@@ -17,15 +17,13 @@ struct Authbridge {
 async fn start_authbridge() -> Authbridge {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("authbridge.db").display());
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: SecretString::from(database_url.clone()),
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database.url = SecretString::from(database_url.clone());
     let app = App::build(settings.clone()).await.expect("authbridge builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    let db = store::connect(&settings.database_url, 1, store::Checkpoints::OnCommit)
+    let db = store::connect(&settings.database.url, 1, store::Checkpoints::OnCommit)
         .await
         .unwrap();
     let password_hash = authbridge::password::hash(&SecretString::from("correct horse battery".to_owned()))

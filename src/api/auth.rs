@@ -101,7 +101,7 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
         let header = presented(state, request)?;
         let cookie = match header {
             Some(_) => None,
-            None => super::cookies::access_token(request, &state.settings)?,
+            None => super::cookies::access_token(request, &state.settings.cookies)?,
         };
         let raw = match (header, &cookie) {
             (Some(raw), _) => raw,
@@ -163,18 +163,18 @@ fn not_provided() -> ApiError {
 /// The credential in `<header>: <Type> <credential>`, where Type is a configured type; `None`
 /// when there is none (DRF: an unknown type means "not this authenticator", not an error).
 pub fn presented<'r>(state: &AppState, request: &'r Request) -> Result<Option<Raw<'r>>, ApiError> {
-    let Some(value) = request.headers().get(state.settings.auth_header_name.as_str()) else {
+    let Some(value) = request.headers().get(state.settings.auth.header_name.as_str()) else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| ApiError::token_not_valid())?.trim();
     // A custom header (`jwt-auth: <jwt>`) may carry the bare token with no type in front.
-    if !value.contains(' ') && !state.settings.auth_header_name.eq_ignore_ascii_case("authorization") {
+    if !value.contains(' ') && !state.settings.auth.header_name.eq_ignore_ascii_case("authorization") {
         return Ok(Some(Raw::Jwt(value)));
     }
     let Some((kind, credential)) = value.split_once(' ') else {
         return Ok(None);
     };
-    if !state.settings.auth_header_types.iter().any(|t| t == kind) {
+    if !state.settings.auth.header_types.iter().any(|t| t == kind) {
         return Ok(None);
     }
     let credential = credential.trim();

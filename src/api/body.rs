@@ -237,7 +237,7 @@ fn check_lengths<'a>(limits: &[LengthLimit], fields: impl Iterator<Item = (&'a s
 async fn read_limited(request: &Request, body: &mut RequestBody) -> Result<bytes::Bytes> {
     let limit = request
         .data::<AppState>()
-        .map(|s| s.settings.max_body_bytes)
+        .map(|s| s.settings.server.max_body_bytes)
         .unwrap_or(64 * 1024);
     let body: http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error> = body.take()?.into();
     match http_body_util::Limited::new(body, limit).collect().await {

@@ -13,17 +13,17 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use crate::{
-    config::Settings,
+    config::CookieSettings,
     error::{ApiError, code},
 };
 
 const CSRF_COOKIE: &str = "csrftoken";
 const CSRF_HEADER: &str = "x-csrftoken";
 
-fn cookie(settings: &Settings, name: &str, value: &str, expires: DateTime<Utc>, http_only: bool) -> Cookie {
+fn cookie(settings: &CookieSettings, name: &str, value: &str, expires: DateTime<Utc>, http_only: bool) -> Cookie {
     let mut cookie = Cookie::new_with_str(name, value);
     cookie.set_http_only(http_only);
-    cookie.set_secure(settings.jwt_auth_cookie_secure);
+    cookie.set_secure(settings.secure);
     cookie.set_same_site(SameSite::Lax);
     cookie.set_path("/");
     cookie.set_max_age((expires - Utc::now()).to_std().unwrap_or_default());
@@ -33,23 +33,17 @@ fn cookie(settings: &Settings, name: &str, value: &str, expires: DateTime<Utc>, 
 /// Sets the session cookies (and a CSRF token when there is none) when cookie mode is on.
 pub fn set_session(
     req: &Request,
-    settings: &Settings,
+    settings: &CookieSettings,
     access: (&str, DateTime<Utc>),
     refresh: Option<(&str, DateTime<Utc>)>,
 ) {
-    let Some(access_name) = settings.jwt_auth_cookie.as_deref() else {
+    let Some(access_name) = settings.access_name.as_deref() else {
         return;
     };
     let jar = req.cookie();
     jar.add(cookie(settings, access_name, access.0, access.1, true));
     if let Some((token, expires)) = refresh {
-        jar.add(cookie(
-            settings,
-            &settings.jwt_auth_refresh_cookie,
-            token,
-            expires,
-            true,
-        ));
+        jar.add(cookie(settings, &settings.refresh_name, token, expires, true));
         if jar.get(CSRF_COOKIE).is_none() {
             let mut bytes = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -60,11 +54,11 @@ pub fn set_session(
 }
 
 /// Expires the session cookies (logout).
-pub fn clear_session(req: &Request, settings: &Settings) {
-    let Some(access_name) = settings.jwt_auth_cookie.as_deref() else {
+pub fn clear_session(req: &Request, settings: &CookieSettings) {
+    let Some(access_name) = settings.access_name.as_deref() else {
         return;
     };
-    for name in [access_name, settings.jwt_auth_refresh_cookie.as_str()] {
+    for name in [access_name, settings.refresh_name.as_str()] {
         let mut removal = cookie(settings, name, "", Utc::now(), true);
         removal.make_removal();
         req.cookie().add(removal);
@@ -79,8 +73,8 @@ fn read(req: &Request, name: &str) -> Option<String> {
 }
 
 /// The access JWT from its cookie, CSRF-checked, when cookie mode is on.
-pub fn access_token(req: &Request, settings: &Settings) -> Result<Option<String>, ApiError> {
-    let Some(name) = settings.jwt_auth_cookie.as_deref() else {
+pub fn access_token(req: &Request, settings: &CookieSettings) -> Result<Option<String>, ApiError> {
+    let Some(name) = settings.access_name.as_deref() else {
         return Ok(None);
     };
     let Some(token) = read(req, name) else { return Ok(None) };
@@ -89,11 +83,11 @@ pub fn access_token(req: &Request, settings: &Settings) -> Result<Option<String>
 }
 
 /// The refresh JWT from its cookie, CSRF-checked, when cookie mode is on.
-pub fn refresh_token(req: &Request, settings: &Settings) -> Result<Option<String>, ApiError> {
-    if settings.jwt_auth_cookie.is_none() {
+pub fn refresh_token(req: &Request, settings: &CookieSettings) -> Result<Option<String>, ApiError> {
+    if settings.access_name.is_none() {
         return Ok(None);
     }
-    let Some(token) = read(req, &settings.jwt_auth_refresh_cookie) else {
+    let Some(token) = read(req, &settings.refresh_name) else {
         return Ok(None);
     };
     check_csrf(req)?;

@@ -134,7 +134,7 @@ impl LocalAccountsApi {
         let body = body.into_inner();
         let email = valid_email(&body.email)?;
         state.limits.check(Action::Register, &client, Some(&email)).await?;
-        if state.settings.email_verification != EmailVerification::None {
+        if state.settings.accounts.email_verification != EmailVerification::None {
             // Refuse before creating an account nobody could confirm.
             state.mailer.ready()?;
         }
@@ -150,7 +150,7 @@ impl LocalAccountsApi {
             accounts::REGISTER_PASSWORD_FIELDS,
         )?;
         let registration = accounts::register(&state, &username, &email, &SecretString::from(body.password1)).await?;
-        if state.settings.email_verification == EmailVerification::None {
+        if state.settings.accounts.email_verification == EmailVerification::None {
             return Ok(RegisterResponse::Created(detail("Registered.")));
         }
         if let accounts::Registration::Created(user) = registration {
@@ -270,7 +270,7 @@ async fn password_login(
                 "Unable to log in with provided credentials.",
             )
         })?;
-    if state.settings.email_verification == EmailVerification::Mandatory {
+    if state.settings.accounts.email_verification == EmailVerification::Mandatory {
         let emails = store::users::list_emails(&state.db, user.id).await?;
         if !emails.is_empty() && !emails.iter().any(|e| e.verified) {
             return Err(ApiError::field(

@@ -130,7 +130,7 @@ pub(crate) async fn current_site_id(state: &AppState, req: &Request) -> Result<i
             .map(str::to_owned)
     });
     let Some(host) = host else {
-        return Ok(state.settings.site_id);
+        return Ok(state.settings.server.site_id);
     };
     let domain = host
         .rsplit_once(':')
@@ -140,5 +140,5 @@ pub(crate) async fn current_site_id(state: &AppState, req: &Request) -> Result<i
         .cached
         .site_id_by_domain(&domain.to_lowercase())
         .await?
-        .unwrap_or(state.settings.site_id))
+        .unwrap_or(state.settings.server.site_id))
 }

@@ -152,7 +152,7 @@ impl TokenPairResponse {
     pub fn with_cookies(req: &Request, state: &AppState, pair: IssuedPair, user: entity::user::Model) -> Self {
         super::cookies::set_session(
             req,
-            &state.settings,
+            &state.settings.cookies,
             (&pair.access, pair.access_expiration),
             Some((&pair.refresh, pair.refresh_expiration)),
         );

@@ -54,7 +54,7 @@ impl CurrentUser {
     /// Whether the caller signed in (password, provider) within the reauthentication window.
     /// Opaque keys and tokens without `auth_time` (made by simplejwt) never count as recent.
     pub fn signed_in_recently(&self, state: &AppState) -> bool {
-        let window = i64::try_from(state.settings.reauthentication_window.as_secs()).unwrap_or(i64::MAX);
+        let window = i64::try_from(state.settings.auth.reauthentication_window.as_secs()).unwrap_or(i64::MAX);
         matches!(&self.credential, Presented::Jwt(claims)
             if claims.auth_time.is_some_and(|t| Utc::now().timestamp().saturating_sub(t) <= window))
     }

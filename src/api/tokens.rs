@@ -197,14 +197,14 @@ impl TokensApi {
     ) -> Result<RefreshTokenResponse, ApiError> {
         let refresh = match body.0.and_then(|b| b.refresh) {
             Some(token) => token,
-            None => cookies::refresh_token(req, &state.settings)?
+            None => cookies::refresh_token(req, &state.settings.cookies)?
                 .ok_or_else(|| ApiError::field(code::INVALID, "refresh", "This field is required."))?,
         };
         let refreshed = refresh_audited(&state, &origin, &refresh).await?;
         let rotated = refreshed.refresh.as_ref().map(|(token, exp)| (token.as_str(), *exp));
         cookies::set_session(
             req,
-            &state.settings,
+            &state.settings.cookies,
             (&refreshed.access, refreshed.access_expiration),
             rotated,
         );
@@ -229,9 +229,9 @@ impl TokensApi {
     ) -> Result<LogoutResponse, ApiError> {
         let refresh = match body.0.and_then(|b| b.refresh) {
             Some(token) => Some(token),
-            None => cookies::refresh_token(req, &state.settings)?,
+            None => cookies::refresh_token(req, &state.settings.cookies)?,
         };
-        cookies::clear_session(req, &state.settings);
+        cookies::clear_session(req, &state.settings.cookies);
         let opaque = match auth::presented(&state, req)? {
             Some(auth::Raw::Opaque(key)) => Some(key),
             _ => None,

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 
-use crate::{config::Settings, resource_clients, store};
+use crate::{config::DatabaseSettings, resource_clients, store};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -18,7 +18,7 @@ pub enum ClientCommand {
     Remove { client_id: String },
 }
 
-pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
+pub async fn run(command: ClientCommand, settings: &DatabaseSettings) -> anyhow::Result<()> {
     let db = super::connect_migrated(settings).await?;
     match command {
         ClientCommand::Add { client_id } => {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use migration::{Migrator, MigratorTrait};
 
-use crate::{config::Settings, import, store};
+use crate::{config::DatabaseSettings, import, store};
 
 #[derive(Debug, Args)]
 pub struct ImportDjangoArgs {
@@ -29,7 +29,7 @@ pub struct ImportDjangoArgs {
     dry_run: bool,
 }
 
-pub async fn run(args: ImportDjangoArgs, settings: &Settings) -> anyhow::Result<()> {
+pub async fn run(args: ImportDjangoArgs, settings: &DatabaseSettings) -> anyhow::Result<()> {
     let files = import::DumpFiles {
         users: args.users,
         social_accounts: args.social_accounts,
@@ -42,7 +42,7 @@ pub async fn run(args: ImportDjangoArgs, settings: &Settings) -> anyhow::Result<
     for (label, count) in &dump.skipped {
         eprintln!("skipped {count} records of {label}");
     }
-    let db = store::connect(&settings.database_url, 1, store::Checkpoints::OnCommit)
+    let db = store::connect(&settings.url, 1, store::Checkpoints::OnCommit)
         .await
         .context("connecting to the database")?;
     if args.dry_run {

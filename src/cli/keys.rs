@@ -12,17 +12,17 @@ use crate::{
 
 pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
     anyhow::ensure!(
-        settings.jwt_algorithm == crate::config::JwtAlgorithm::EdDSA,
+        settings.jwt.algorithm == crate::config::JwtAlgorithm::EdDSA,
         "signing keys apply to EdDSA; with HS256 change AUTHBRIDGE_SIGNING_KEY instead"
     );
-    let db = connect_migrated(settings).await?;
-    let reload = humantime_serde::re::humantime::format_duration(settings.key_reload_interval);
+    let db = connect_migrated(&settings.database).await?;
+    let reload = humantime_serde::re::humantime::format_duration(settings.jwt.key_reload_interval);
     match command {
         KeysCommand::Rotate => {
             let kid = crate::tokens::rotate_signing_key(&db).await?;
             record_cli(
                 &db,
-                settings,
+                &settings.audit,
                 Entry::new(event::KEY_ROTATED).detail(serde_json::json!({"kid": kid})),
             )
             .await?;
@@ -34,7 +34,7 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
                 .map_err(|e| anyhow::anyhow!("cannot revoke {kid}: {e}"))?;
             record_cli(
                 &db,
-                settings,
+                &settings.audit,
                 Entry::new(event::KEY_REVOKED).detail(serde_json::json!({"kid": kid})),
             )
             .await?;
@@ -48,7 +48,7 @@ pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Re
         KeysCommand::List => {
             let now = Utc::now();
             for key in store::keys::list_all(&db).await? {
-                let state = match KeyState::of(&key, settings, now) {
+                let state = match KeyState::of(&key, &settings.jwt, now) {
                     KeyState::Revoked => format!("revoked {}", key.revoked_at.unwrap_or(now).to_rfc3339()),
                     KeyState::Retired { until } => format!("retired, verifying until {}", until.to_rfc3339()),
                     other => other.name().to_owned(),

@@ -9,7 +9,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser, oauth, oidc::JwksCache};
-use crate::{config::Settings, store::social::SocialApp};
+use crate::{
+    config::{KakaoSettings, ProviderSettings},
+    store::social::SocialApp,
+};
 
 pub struct Kakao {
     http: reqwest::Client,
@@ -35,18 +38,18 @@ struct KakaoErrorBody {
 }
 
 impl Kakao {
-    pub fn new(settings: &Settings, http: reqwest::Client) -> Self {
+    pub fn new(settings: &KakaoSettings, providers: &ProviderSettings, http: reqwest::Client) -> Self {
         let jwks_url = settings
-            .kakao_auth_base
+            .auth_base
             .join("/.well-known/jwks.json")
             .map(String::from)
             .unwrap_or_default();
         Self {
             http,
-            api_base: settings.kakao_api_base.clone(),
-            auth_base: settings.kakao_auth_base.clone(),
-            issuer: settings.kakao_issuer.clone(),
-            timeout: settings.provider_timeout,
+            api_base: settings.api_base.clone(),
+            auth_base: settings.auth_base.clone(),
+            issuer: settings.issuer.clone(),
+            timeout: providers.timeout,
             jwks: JwksCache::new(jwks_url),
         }
     }

@@ -12,7 +12,11 @@ use secrecy::SecretString;
 
 pub use kakao::Kakao;
 
-use crate::{config::Settings, metrics::Metrics, store::social::SocialApp};
+use crate::{
+    config::{KakaoSettings, ProviderSettings},
+    metrics::Metrics,
+    store::social::SocialApp,
+};
 
 /// How verifying a provider credential failed; `ApiError` maps each to a status.
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +102,8 @@ pub trait Provider: Send + Sync {
 pub struct Providers(Arc<HashMap<&'static str, Arc<dyn Provider>>>);
 
 impl Providers {
-    pub fn from_settings(settings: &Settings, http: reqwest::Client) -> Self {
-        let kakao: Arc<dyn Provider> = Arc::new(Kakao::new(settings, http));
+    pub fn from_settings(settings: &ProviderSettings, kakao: &KakaoSettings, http: reqwest::Client) -> Self {
+        let kakao: Arc<dyn Provider> = Arc::new(Kakao::new(kakao, settings, http));
         Self(Arc::new(HashMap::from([(kakao.id(), kakao)])))
     }
 
@@ -126,11 +130,11 @@ impl Providers {
 /// The one outgoing HTTP client: rustls, pooled keep-alive connections, bounded timeouts.
 /// Redirects are not followed: a 307 from a token endpoint would re-post the client secret, the
 /// code and the PKCE verifier to wherever it points.
-pub fn http_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+pub fn http_client(settings: &ProviderSettings) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(settings.provider_connect_timeout)
-        .timeout(settings.provider_timeout)
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.timeout)
         .user_agent(concat!("authbridge/", env!("CARGO_PKG_VERSION")))
         .build()?)
 }

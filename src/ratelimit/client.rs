@@ -23,8 +23,8 @@ impl<'a> FromRequest<'a> for ClientIp {
             Some(state) => client_ip(
                 peer,
                 req.headers(),
-                &state.settings.trusted_proxies,
-                state.settings.forwarded_header,
+                &state.settings.proxies.trusted,
+                state.settings.proxies.forwarded_header,
             ),
             None => peer.to_canonical(),
         }))

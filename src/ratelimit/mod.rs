@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 pub use self::client::{ClientIp, client_ip};
 use crate::{
-    config::{Rate, Settings},
+    config::{Rate, RateLimitSettings, RedisSettings},
     metrics::Metrics,
 };
 
@@ -128,35 +128,31 @@ pub struct Throttled {
 /// The rates of every (action, scope), indexed by `slot` (a social login's account slot is unused).
 type Rates = [Rate; 10];
 
-fn rates(settings: &Settings) -> Rates {
-    let mut rates = [settings.social_login_rate_per_ip; 10];
+fn rates(settings: &RateLimitSettings) -> Rates {
+    let mut rates = [settings.social_login_per_ip; 10];
     let table = [
-        (
-            Action::Login,
-            settings.login_rate_per_ip,
-            settings.login_rate_per_account,
-        ),
+        (Action::Login, settings.login_per_ip, settings.login_per_account),
         (
             Action::Register,
-            settings.register_rate_per_ip,
-            settings.register_rate_per_account,
+            settings.register_per_ip,
+            settings.register_per_account,
         ),
         (
             Action::PasswordReset,
-            settings.password_reset_rate_per_ip,
-            settings.password_reset_rate_per_account,
+            settings.password_reset_per_ip,
+            settings.password_reset_per_account,
         ),
         (
             Action::Introspect,
-            settings.introspect_rate_per_ip,
-            settings.introspect_rate_per_client,
+            settings.introspect_per_ip,
+            settings.introspect_per_client,
         ),
     ];
     for (action, ip, account) in table {
         rates[slot(action, Scope::Ip)] = ip;
         rates[slot(action, Scope::Account)] = account;
     }
-    rates[slot(Action::SocialLogin, Scope::Ip)] = settings.social_login_rate_per_ip;
+    rates[slot(Action::SocialLogin, Scope::Ip)] = settings.social_login_per_ip;
     rates
 }
 
@@ -172,22 +168,26 @@ struct Inner {
 
 impl RateLimiter {
     /// From the settings: off, in memory, or in Redis (connected lazily, on first use).
-    pub fn from_settings(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Self> {
-        if !settings.rate_limits_enabled {
+    pub fn from_settings(
+        settings: &RateLimitSettings,
+        shared: &RedisSettings,
+        metrics: &Metrics,
+    ) -> anyhow::Result<Self> {
+        if !settings.enabled {
             return Ok(Self(None));
         }
         let rates = rates(settings);
-        let redis = match &settings.redis_url {
+        let redis = match &shared.url {
             Some(url) => Some(redis::RedisLimits::new(
                 url,
-                settings.redis_key_prefix.clone(),
-                settings.redis_timeout,
+                shared.key_prefix.clone(),
+                shared.timeout,
                 rates,
             )?),
             None => None,
         };
         Ok(Self(Some(Arc::new(Inner {
-            memory: memory::MemoryLimits::new(&rates, settings.rate_limit_memory_entries),
+            memory: memory::MemoryLimits::new(&rates, settings.memory_entries),
             redis,
             metrics: metrics.clone(),
         }))))
@@ -244,14 +244,14 @@ mod tests {
 
     use super::*;
 
-    fn limiter(tweak: impl FnOnce(&mut Settings)) -> RateLimiter {
-        let mut settings = Settings {
-            login_rate_per_account: Rate::new(2, Duration::from_secs(60)),
-            login_rate_per_ip: Rate::new(3, Duration::from_secs(60)),
-            ..Settings::default()
+    fn limiter(tweak: impl FnOnce(&mut RateLimitSettings)) -> RateLimiter {
+        let mut settings = RateLimitSettings {
+            login_per_account: Rate::new(2, Duration::from_secs(60)),
+            login_per_ip: Rate::new(3, Duration::from_secs(60)),
+            ..RateLimitSettings::default()
         };
         tweak(&mut settings);
-        RateLimiter::from_settings(&settings, &Metrics::default()).unwrap()
+        RateLimiter::from_settings(&settings, &RedisSettings::default(), &Metrics::default()).unwrap()
     }
 
     fn ip(s: &str) -> ClientIp {
@@ -287,7 +287,7 @@ mod tests {
 
     #[tokio::test]
     async fn turned_off_it_never_refuses() {
-        let limits = limiter(|s| s.rate_limits_enabled = false);
+        let limits = limiter(|s| s.enabled = false);
         for _ in 0..20 {
             assert!(limits.check(Action::Login, &ip("192.0.2.1"), Some("a")).await.is_ok());
         }

@@ -2,8 +2,8 @@
 //! database file and syncs both files. Left to SQLite, whichever connection commits once the log
 //! has grown past 1,000 pages runs one inside that commit: in the server, the token writer, so
 //! every ~4 MiB of log held up every queued login and refresh for the copy and the `fsync`
-//! (25-30 ms each; about half the writer's time under the refresh benchmark, README
-//! "Performance"). The server's connections therefore never checkpoint on commit
+//! (25-30 ms each; about half the writer's time under the refresh benchmark,
+//! docs/performance.md). The server's connections therefore never checkpoint on commit
 //! (`Checkpoints::Background`); this task does it beside them.
 
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{KeyRing, TokenError};
 use crate::{
-    config::Settings,
+    config::JwtSettings,
     metrics::Metrics,
     store::{cache::Cached, token_writer::TokenWriter},
 };
@@ -92,7 +92,7 @@ impl Tokens {
         db: DatabaseConnection,
         writer_db: DatabaseConnection,
         cached: Cached,
-        settings: &Settings,
+        settings: &JwtSettings,
         metrics: &Metrics,
     ) -> Self {
         Self {
@@ -105,8 +105,8 @@ impl Tokens {
             rotate_refresh: settings.rotate_refresh_tokens,
             reuse_grace: settings.refresh_reuse_grace,
             verified: Arc::new(quick_cache::sync::Cache::new(VERIFIED_CACHE_SIZE)),
-            issuer: settings.jwt_issuer.clone(),
-            audience: settings.jwt_audience.clone(),
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
             metrics: metrics.clone(),
         }
     }

@@ -18,7 +18,7 @@ use secrecy::ExposeSecret;
 
 use super::TokenError;
 use crate::{
-    config::{JwtAlgorithm, Settings},
+    config::{JwtAlgorithm, JwtSettings},
     store::{self, StoreError, keys::NewSigningKey},
 };
 
@@ -50,14 +50,14 @@ struct Keys {
 
 impl KeyRing {
     /// Loads the keys; with EdDSA and no key in the database, generates and stores the first one.
-    pub async fn load(db: DatabaseConnection, settings: &Settings) -> Result<Self, TokenError> {
+    pub async fn load(db: DatabaseConnection, settings: &JwtSettings) -> Result<Self, TokenError> {
         // Before any token is signed or checked: the first use fixes jsonwebtoken's provider.
         super::crypto::install();
-        let algorithm = match settings.jwt_algorithm {
+        let algorithm = match settings.algorithm {
             JwtAlgorithm::EdDSA => Algorithm::EdDSA,
             JwtAlgorithm::HS256 => Algorithm::HS256,
         };
-        let keys = match (settings.jwt_algorithm, &settings.signing_key) {
+        let keys = match (settings.algorithm, &settings.signing_key) {
             (JwtAlgorithm::HS256, Some(secret)) => {
                 let secret = secret.expose_secret().as_bytes();
                 Keys {
@@ -166,7 +166,7 @@ impl KeyRing {
 
 /// How long a retired key keeps verifying: the longest token lifetime, so every token it signed
 /// expires first.
-fn keep_retired(settings: &Settings) -> Duration {
+fn keep_retired(settings: &JwtSettings) -> Duration {
     settings.refresh_token_lifetime.max(settings.access_token_lifetime)
 }
 
@@ -184,7 +184,7 @@ pub enum KeyState {
 }
 
 impl KeyState {
-    pub fn of(key: &signing_key::Model, settings: &Settings, now: DateTime<Utc>) -> Self {
+    pub fn of(key: &signing_key::Model, settings: &JwtSettings, now: DateTime<Utc>) -> Self {
         match (key.revoked_at, key.retired_at) {
             (Some(_), _) => Self::Revoked,
             (None, None) => Self::Signing,

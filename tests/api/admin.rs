@@ -342,8 +342,8 @@ async fn sites_social_apps_and_signing_keys_through_the_admin_api() {
 #[tokio::test]
 async fn audit_events_older_than_the_retention_are_purged() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.audit_retention = Duration::from_secs(3600);
-        s.maintenance_interval = Duration::from_millis(200);
+        s.audit.retention = Duration::from_secs(3600);
+        s.database.maintenance_interval = Duration::from_millis(200);
     })
     .await;
     let (admin, _) = staff_session(&app).await;

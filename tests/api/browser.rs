@@ -95,7 +95,7 @@ async fn every_answer_has_the_security_headers_and_token_answers_are_never_store
 #[tokio::test]
 async fn hsts_is_sent_when_configured() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.hsts_max_age = Some(Duration::from_secs(365 * 86_400))
+        s.browser.hsts_max_age = Some(Duration::from_secs(365 * 86_400))
     })
     .await;
     for path in ["/healthz", "/nowhere/"] {
@@ -122,7 +122,10 @@ async fn without_configured_origins_there_is_no_cors_at_all() {
 
 #[tokio::test]
 async fn a_listed_origin_gets_its_preflight_answered_and_may_read_answers() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.cors_allowed_origins = vec![APP_ORIGIN.into()]).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.browser.cors_allowed_origins = vec![APP_ORIGIN.into()]
+    })
+    .await;
 
     let response = preflight(&app, APP_ORIGIN).await;
     assert_eq!(response.status(), 204);
@@ -151,7 +154,10 @@ async fn a_listed_origin_gets_its_preflight_answered_and_may_read_answers() {
 
 #[tokio::test]
 async fn an_unlisted_origin_gets_no_cors_headers_but_the_same_answer() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.cors_allowed_origins = vec![APP_ORIGIN.into()]).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.browser.cors_allowed_origins = vec![APP_ORIGIN.into()]
+    })
+    .await;
 
     let response = preflight(&app, "https://evil.example").await;
     assert_eq!(response.status(), 204);
@@ -178,8 +184,8 @@ async fn an_unlisted_origin_gets_no_cors_headers_but_the_same_answer() {
 #[tokio::test]
 async fn credentials_go_only_with_an_explicit_origin() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.cors_allowed_origins = vec![APP_ORIGIN.into()];
-        s.cors_allow_credentials = true;
+        s.browser.cors_allowed_origins = vec![APP_ORIGIN.into()];
+        s.browser.cors_allow_credentials = true;
     })
     .await;
     for response in [
@@ -192,7 +198,7 @@ async fn credentials_go_only_with_an_explicit_origin() {
     let other = post_with_origin(&app, "https://evil.example").await;
     assert_eq!(header(&other, "access-control-allow-credentials"), None);
 
-    let any = spawn_app_with(Backend::Sqlite, |s| s.cors_allowed_origins = vec!["*".into()]).await;
+    let any = spawn_app_with(Backend::Sqlite, |s| s.browser.cors_allowed_origins = vec!["*".into()]).await;
     let response = post_with_origin(&any, "https://anyone.example").await;
     assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
     assert_eq!(header(&response, "access-control-allow-credentials"), None);
@@ -235,8 +241,8 @@ fn the_server_refuses_to_start_with_any_origin_and_credentials() {
 #[tokio::test]
 async fn swagger_ui_is_served_whole_with_cors_and_the_headers_on() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.cors_allowed_origins = vec![APP_ORIGIN.into()];
-        s.hsts_max_age = Some(Duration::from_secs(60));
+        s.browser.cors_allowed_origins = vec![APP_ORIGIN.into()];
+        s.browser.hsts_max_age = Some(Duration::from_secs(60));
     })
     .await;
     let docs = app.get("/docs").await;

@@ -95,6 +95,41 @@ fn a_kakao_app_without_an_app_id_and_a_bad_config_value_are_refused_with_the_rea
 }
 
 #[test]
+fn the_flat_setting_names_of_api_md_work_in_the_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let file = dir.path().join("authbridge.toml");
+    let config = file.to_str().unwrap();
+    let write = |text: &str| std::fs::write(&file, text).unwrap();
+
+    // Keys of several sections, as api.md and the README's table spell them.
+    write(
+        "kakao_api_base = \"http://127.0.0.1:1\"\njwt_auth_cookie = \"jwt-auth\"\n\
+         login_rate_per_ip = \"3/min\"\nredis_key_prefix = \"t:\"\n",
+    );
+    let (ok, out) = authbridge(&db, &["--config", config, "migrate"]);
+    assert!(ok, "{out}");
+
+    // A bad value is named as the file spells it, and as the environment spells it.
+    write("refresh_token_lifetime = \"a day\"\n");
+    let (ok, out) = authbridge(&db, &["--config", config, "migrate"]);
+    assert!(!ok && out.contains("refresh_token_lifetime"), "{out}");
+    let out = Command::new(env!("CARGO_BIN_EXE_authbridge"))
+        .args(["migrate"])
+        .env("AUTHBRIDGE_DATABASE_URL", &db)
+        .env("AUTHBRIDGE_KAKAO_API_BASE", "not a url")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("KAKAO_API_BASE"), "{text}");
+
+    // A section name is not a key of its own.
+    write("[kakao]\napi_base = \"http://127.0.0.1:1\"\n");
+    let (ok, out) = authbridge(&db, &["--config", config, "migrate"]);
+    assert!(!ok && out.contains("kakao"), "{out}");
+}
+
+#[test]
 fn createsuperuser_token_create_keys_rotate_and_flush_work_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
@@ -194,7 +229,7 @@ async fn disabling_a_user_from_the_command_line_revokes_its_sessions() {
         .json()
         .await
         .unwrap();
-    let db = app.settings.database_url.expose_secret().to_owned();
+    let db = app.settings.database.url.expose_secret().to_owned();
 
     let (ok, out) = authbridge(&db, &["user", "disable", "hal"]);
 
@@ -238,7 +273,7 @@ async fn deleting_a_user_from_the_command_line_unlinks_it_at_kakao_first() {
     let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
     let login = app.login_new_kakao_user(71).await;
     let username = login["user"]["username"].as_str().unwrap().to_owned();
-    let db = app.settings.database_url.expose_secret().to_owned();
+    let db = app.settings.database.url.expose_secret().to_owned();
     let run = |kakao: String| {
         let (db, username) = (db.clone(), username.clone());
         async move {

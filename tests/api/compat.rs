@@ -247,7 +247,7 @@ async fn a_django_pbkdf2_user_logs_in_and_the_hash_is_upgraded(backend: Backend)
 
 #[tokio::test]
 async fn the_token_type_list_and_unknown_types_are_honoured() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.auth_header_types = vec!["Bearer".into()]).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.auth.header_types = vec!["Bearer".into()]).await;
     let access = app.login_new_kakao_user(1).await["access"].as_str().unwrap().to_owned();
     assert_eq!(app.get_user("Bearer", &access).await.status(), 200);
     assert_error(app.get_user("JWT", &access).await, 401, "not_authenticated").await;
@@ -260,8 +260,8 @@ fn vectors() -> Value {
 async fn hs256_app() -> TestApp {
     let secret = vectors()["secret"].as_str().unwrap().to_owned();
     spawn_app_with(Backend::Sqlite, |s| {
-        s.jwt_algorithm = authbridge::config::JwtAlgorithm::HS256;
-        s.signing_key = Some(secret.into());
+        s.jwt.algorithm = authbridge::config::JwtAlgorithm::HS256;
+        s.jwt.signing_key = Some(secret.into());
     })
     .await
 }

@@ -10,8 +10,8 @@ use crate::{
 
 async fn cookie_app() -> TestApp {
     spawn_app_with(Backend::Sqlite, |s| {
-        s.jwt_auth_cookie = Some("jwt-auth".into());
-        s.jwt_auth_cookie_secure = false;
+        s.cookies.access_name = Some("jwt-auth".into());
+        s.cookies.secure = false;
     })
     .await
 }

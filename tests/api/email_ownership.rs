@@ -32,7 +32,7 @@ async fn register(app: &TestApp, email: &str) -> reqwest::Response {
 async fn a_registration_with_someone_elses_address_does_not_lock_out_its_verified_owner(backend: Backend) {
     let sink = SmtpSink::start().await;
     let url = sink.url.clone();
-    let app = spawn_app_with(backend, |s| s.smtp_url = Some(url.into())).await;
+    let app = spawn_app_with(backend, |s| s.mail.smtp_url = Some(url.into())).await;
     assert_eq!(register(&app, "victim@x.io").await.status(), 201, "the squatter");
     app.kakao
         .accepts_token("victim", full_user(7, "victim@x.io", true, true));
@@ -91,9 +91,9 @@ async fn unconfirmed_registrations_expire_with_their_confirmation_key(backend: B
     let sink = SmtpSink::start().await;
     let url = sink.url.clone();
     let app = spawn_app_with(backend, |s| {
-        s.smtp_url = Some(url.into());
-        s.email_confirmation_lifetime = Duration::ZERO;
-        s.maintenance_interval = Duration::from_millis(200);
+        s.mail.smtp_url = Some(url.into());
+        s.accounts.email_confirmation_lifetime = Duration::ZERO;
+        s.database.maintenance_interval = Duration::from_millis(200);
     })
     .await;
     app.login_new_kakao_user(1).await;

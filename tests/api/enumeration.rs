@@ -22,7 +22,7 @@ async fn app_with_mail(backend: Backend, tweak: impl FnOnce(&mut authbridge::con
     let sink = SmtpSink::start().await;
     let url = sink.url.clone();
     let app = spawn_app_with(backend, |s| {
-        s.smtp_url = Some(url.into());
+        s.mail.smtp_url = Some(url.into());
         tweak(s);
     })
     .await;
@@ -82,7 +82,7 @@ async fn a_password_login_of_a_kakao_only_account_costs_the_argon2_work_of_a_wro
 async fn a_password_reset_answers_at_once_and_alike_however_slow_smtp_is() {
     let sink = SmtpSink::start_slow(Duration::from_secs(2)).await;
     let url = sink.url.clone();
-    let app = spawn_app_with(Backend::Sqlite, |s| s.smtp_url = Some(url.into())).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.mail.smtp_url = Some(url.into())).await;
     app.create_local_user("gus", "gus@x.io", "a-long-horse-battery").await;
 
     let mut answers = Vec::new();
@@ -125,7 +125,7 @@ async fn an_smtp_failure_is_retried_and_never_reaches_the_answer() {
 
 #[tokio::test]
 async fn a_bad_mail_from_is_our_503_never_a_400_on_email() {
-    let (app, _sink) = app_with_mail(Backend::Sqlite, |s| s.mail_from = "not an address".into()).await;
+    let (app, _sink) = app_with_mail(Backend::Sqlite, |s| s.mail.from = "not an address".into()).await;
 
     for (path, body) in [
         (
@@ -155,7 +155,7 @@ async fn registering_a_taken_address_answers_as_a_new_one_and_mails_its_owner(ba
     assert!(mails[1].data.contains("already exists"), "{}", mails[1].data);
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 1);
 
-    let (strict, _sink) = app_with_mail(backend, |s| s.prevent_enumeration = false).await;
+    let (strict, _sink) = app_with_mail(backend, |s| s.accounts.prevent_enumeration = false).await;
     assert_eq!(register(&strict, "bo@x.io").await.status(), 201);
     let body = assert_error(register(&strict, "BO@x.io").await, 400, "email_in_use").await;
     assert!(body["email"].is_array(), "{body}");

@@ -95,8 +95,8 @@ async fn the_database_going_away_gives_503_and_its_return_needs_no_restart() {
     );
     let relay = Relay::start(tokio::net::lookup_host(target).await.unwrap().next().unwrap()).await;
     let app = spawn_app_with(backend.clone(), |s| {
-        s.database_url = SecretString::from(through(&relay, s.database_url.expose_secret()));
-        s.cache_ttl = std::time::Duration::ZERO; // every request reads the database
+        s.database.url = SecretString::from(through(&relay, s.database.url.expose_secret()));
+        s.database.cache_ttl = std::time::Duration::ZERO; // every request reads the database
     })
     .await;
     let session = app.login_new_kakao_user(8001).await;

@@ -191,15 +191,13 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     LazyLock::force(&TRACING);
     let kakao = FakeKakao::start().await;
     let database = TestDatabase::create(&backend).await;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: SecretString::from(database.url.clone()),
-        database_max_connections: 8,
-        kakao_api_base: kakao.base_url.parse().unwrap(),
-        kakao_auth_base: kakao.base_url.parse().unwrap(),
-        provider_timeout: Duration::from_secs(1),
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database.url = SecretString::from(database.url.clone());
+    settings.database.max_connections = 8;
+    settings.kakao.api_base = kakao.base_url.parse().unwrap();
+    settings.kakao.auth_base = kakao.base_url.parse().unwrap();
+    settings.providers.timeout = Duration::from_secs(1);
     tweak(&mut settings);
     let app = App::build(settings.clone()).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -208,7 +206,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped(std::future::pending()).await;
     });
-    let db = store::connect(&settings.database_url, 2, store::Checkpoints::OnCommit)
+    let db = store::connect(&settings.database.url, 2, store::Checkpoints::OnCommit)
         .await
         .expect("test connection");
     let test_app = TestApp {

@@ -92,7 +92,7 @@ struct Run {
 
 /// Runs `authbridge import-django ARGS` against the app's database.
 async fn import_django(app: &TestApp, dir: &Path, args: &[&str]) -> Run {
-    let url = app.settings.database_url.expose_secret().to_owned();
+    let url = app.settings.database.url.expose_secret().to_owned();
     let dir = dir.to_owned();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {

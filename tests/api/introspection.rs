@@ -168,7 +168,7 @@ async fn only_registered_clients_may_introspect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_is_rate_limited_per_client() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.introspect_rate_per_client = authbridge::config::Rate::new(2, std::time::Duration::from_secs(60));
+        s.rate_limits.introspect_per_client = authbridge::config::Rate::new(2, std::time::Duration::from_secs(60));
     })
     .await;
     let secret = add_client(&app, "posts").await;

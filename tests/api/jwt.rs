@@ -175,7 +175,7 @@ async fn jwt_scheme_works_and_missing_or_unknown_credentials_get_401_with_a_chal
 
 #[tokio::test]
 async fn a_custom_header_may_carry_the_bare_token() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.auth_header_name = "jwt-auth".into()).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.auth.header_name = "jwt-auth".into()).await;
     let access = app.login_new_kakao_user(1).await["access"].as_str().unwrap().to_owned();
 
     let response = app
@@ -201,8 +201,8 @@ async fn a_custom_header_may_carry_the_bare_token() {
 async fn hs256_mode_interoperates_with_simplejwt_tokens() {
     let secret = "django-insecure-0123456789abcdefghijklmnopqrstuvwxyz";
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.jwt_algorithm = authbridge::config::JwtAlgorithm::HS256;
-        s.signing_key = Some(secret.to_owned().into());
+        s.jwt.algorithm = authbridge::config::JwtAlgorithm::HS256;
+        s.jwt.signing_key = Some(secret.to_owned().into());
     })
     .await;
     let body = app.login_new_kakao_user(1).await;

@@ -46,7 +46,7 @@ async fn a_code_with_pkce_is_exchanged_once_and_logs_in(backend: Backend) {
 #[tokio::test]
 async fn a_wrong_verifier_or_redirect_is_a_400_and_a_refused_secret_a_502_that_hides_it() {
     // The app's secret is changed behind the server's back below: no cached copy of the app.
-    let app = spawn_app_with(Backend::Sqlite, |s| s.cache_ttl = Duration::ZERO).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.database.cache_ttl = Duration::ZERO).await;
     app.kakao.accepts_token("t", minimal_user(1));
     app.kakao
         .issues_code("c-pkce", "t", None, REDIRECT, Some("right-verifier"));
@@ -291,7 +291,7 @@ async fn an_id_token_alone_needs_a_nonce_unless_the_operator_turns_that_off() {
     assert_eq!(social_account::Entity::find().count(&app.db).await.unwrap(), 0);
     assert_eq!(app.kakao.calls("/.well-known/jwks.json"), 0, "refused before any call");
 
-    let lenient = spawn_app_with(Backend::Sqlite, |s| s.kakao_require_nonce = false).await;
+    let lenient = spawn_app_with(Backend::Sqlite, |s| s.kakao.require_nonce = false).await;
     let token = lenient.kakao.id_token(&claims);
     assert_eq!(login(&lenient, json!({"id_token": token})).await.status(), 200);
 }

@@ -18,7 +18,7 @@ on_every_backend!(
 async fn app_with_mail(backend: Backend) -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
     let url = sink.url.clone();
-    let app = spawn_app_with(backend, |s| s.smtp_url = Some(url.into())).await;
+    let app = spawn_app_with(backend, |s| s.mail.smtp_url = Some(url.into())).await;
     (app, sink)
 }
 
@@ -130,8 +130,8 @@ async fn an_expired_key_fails_and_resend_mails_a_new_one_only_for_unverified_add
     let sink = SmtpSink::start().await;
     let url = sink.url.clone();
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.smtp_url = Some(url.into());
-        s.email_confirmation_lifetime = std::time::Duration::ZERO;
+        s.mail.smtp_url = Some(url.into());
+        s.accounts.email_confirmation_lifetime = std::time::Duration::ZERO;
     })
     .await;
     register(&app, "bo@x.io", "a-long-horse-battery").await;

@@ -29,7 +29,7 @@ fn assert_series(text: &str, series: &str) {
 #[tokio::test]
 async fn a_login_a_refresh_and_a_throttled_login_show_up_with_their_labels() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.login_rate_per_account = Rate::new(1, Duration::from_secs(3600));
+        s.rate_limits.login_per_account = Rate::new(1, Duration::from_secs(3600));
     })
     .await;
     let login = app.login_new_kakao_user(4242).await;
@@ -104,7 +104,7 @@ async fn a_failed_provider_call_is_counted_by_outcome() {
 #[tokio::test]
 async fn metrics_listen_moves_metrics_off_the_public_port() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.metrics_listen = Some("127.0.0.1:0".parse().unwrap())
+        s.metrics.listen = Some("127.0.0.1:0".parse().unwrap())
     })
     .await;
     assert_eq!(app.get("/healthz").await.status(), 200);
@@ -122,7 +122,7 @@ async fn metrics_listen_moves_metrics_off_the_public_port() {
 
 #[tokio::test]
 async fn metrics_can_be_turned_off() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.metrics_enabled = false).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.metrics.enabled = false).await;
     assert_eq!(app.get("/healthz").await.status(), 200);
     crate::helpers::assert_error(app.get("/metrics").await, 404, "not_found").await;
 }

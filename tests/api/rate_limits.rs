@@ -19,8 +19,8 @@ fn per_hour(count: u32) -> Rate {
 /// Low limits that no test outlives: `account` per account, `ip` per client IP.
 fn limits(account: u32, ip: u32) -> impl FnOnce(&mut Settings) {
     move |s| {
-        s.login_rate_per_account = per_hour(account);
-        s.login_rate_per_ip = per_hour(ip);
+        s.rate_limits.login_per_account = per_hour(account);
+        s.rate_limits.login_per_ip = per_hour(ip);
     }
 }
 
@@ -130,7 +130,7 @@ async fn x_forwarded_for_from_an_untrusted_peer_is_ignored() {
 async fn x_forwarded_for_from_a_trusted_proxy_separates_clients() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
         limits(10, 2)(s);
-        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.proxies.trusted = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
 
@@ -170,8 +170,8 @@ async fn two_instances_on(redis_url: &str, tweak: impl Fn(&mut Settings)) -> (Te
     let prefix = format!("authbridge-test:{}:", uuid::Uuid::new_v4().simple());
     let settings = |s: &mut Settings| {
         tweak(s);
-        s.redis_url = Some(redis_url.to_owned().into());
-        s.redis_key_prefix = prefix.clone();
+        s.redis.url = Some(redis_url.to_owned().into());
+        s.redis.key_prefix = prefix.clone();
     };
     let first = spawn_app_with(Backend::Sqlite, settings).await;
     let second = spawn_app_with(Backend::Sqlite, settings).await;
@@ -216,7 +216,7 @@ async fn an_unreachable_redis_fails_open_to_this_instances_memory_limits() {
         .unwrap();
     let app = spawn_app_with(Backend::Sqlite, |s| {
         limits(2, 100)(s);
-        s.redis_url = Some(format!("redis://{closed}").into());
+        s.redis.url = Some(format!("redis://{closed}").into());
     })
     .await;
     app.create_local_user("alice", "alice@example.com", PASSWORD).await;
@@ -231,9 +231,9 @@ async fn an_unreachable_redis_fails_open_to_this_instances_memory_limits() {
 #[tokio::test]
 async fn rest_auth_login_registration_and_password_reset_are_limited_too() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.login_rate_per_account = per_hour(2);
-        s.register_rate_per_ip = per_hour(2);
-        s.password_reset_rate_per_account = per_hour(1);
+        s.rate_limits.login_per_account = per_hour(2);
+        s.rate_limits.register_per_ip = per_hour(2);
+        s.rate_limits.password_reset_per_account = per_hour(1);
     })
     .await;
     app.create_local_user("ivy", "", PASSWORD).await;
@@ -276,9 +276,9 @@ async fn an_ip_refusal_spends_nothing_of_the_account(redis_url: Option<String>) 
     let prefix = format!("authbridge-test:{}:", uuid::Uuid::new_v4().simple());
     let app = spawn_app_with(Backend::Sqlite, |s| {
         limits(3, 2)(s);
-        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        s.redis_url = redis_url.map(Into::into);
-        s.redis_key_prefix = prefix;
+        s.proxies.trusted = vec!["127.0.0.1/32".parse().unwrap()];
+        s.redis.url = redis_url.map(Into::into);
+        s.redis.key_prefix = prefix;
     })
     .await;
     app.create_local_user("alice", "alice@example.com", PASSWORD).await;
@@ -323,7 +323,7 @@ async fn the_username_and_the_email_of_one_account_share_one_budget() {
 async fn the_in_memory_budgets_keep_at_most_their_cap_of_entries() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
         limits(1, 100)(s);
-        s.rate_limit_memory_entries = 3;
+        s.rate_limits.memory_entries = 3;
     })
     .await;
     assert_eq!(status(app.obtain_pair("alice", "wrong", None).await).await, 401);
@@ -339,7 +339,7 @@ async fn the_in_memory_budgets_keep_at_most_their_cap_of_entries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn social_logins_have_a_per_ip_budget_checked_before_kakao_is_asked() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.social_login_rate_per_ip = per_hour(2)).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.rate_limits.social_login_per_ip = per_hour(2)).await;
     for id in 1..=2 {
         app.login_new_kakao_user(id).await;
     }

@@ -46,7 +46,7 @@ async fn sign_in(app: &TestApp, username: &str, password: &str) -> Value {
 
 /// Runs the real binary against the app's database, as an operator would.
 async fn run_cli(app: &TestApp, args: &[&str]) -> String {
-    let db = app.settings.database_url.expose_secret().to_owned();
+    let db = app.settings.database.url.expose_secret().to_owned();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         let out = Command::new(env!("CARGO_BIN_EXE_authbridge"))
@@ -70,7 +70,7 @@ async fn run_cli(app: &TestApp, args: &[&str]) -> String {
 async fn every_revocation_of_a_user_kills_its_access_tokens_everywhere(backend: Backend) {
     let app = spawn_app(backend.clone()).await;
     // The CLI is another process: this server sees its change within `cache_ttl`, here at once.
-    let uncached = spawn_app_with(backend, |s| s.cache_ttl = std::time::Duration::ZERO).await;
+    let uncached = spawn_app_with(backend, |s| s.database.cache_ttl = std::time::Duration::ZERO).await;
     for (app, how) in [
         (&app, "logout/all"),
         (&app, "password change"),
@@ -143,7 +143,7 @@ async fn every_revocation_of_a_user_kills_its_access_tokens_everywhere(backend: 
 }
 
 async fn a_session_ended_by_logout_or_reuse_stops_its_access_tokens_at_drf_jwt_refresh(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.refresh_reuse_grace = std::time::Duration::ZERO).await;
+    let app = spawn_app_with(backend, |s| s.jwt.refresh_reuse_grace = std::time::Duration::ZERO).await;
     let kept = app.login_new_kakao_user(501).await;
     let ended = app.login_new_kakao_user(501).await;
     let drf_refresh = |token: String| {
@@ -236,8 +236,8 @@ async fn a_refresh_racing_a_revocation_leaves_no_live_successor(backend: Backend
 async fn a_django_refresh_token_is_not_adopted_after_the_users_revocation(backend: Backend) {
     let vectors = simplejwt_vectors();
     let app = spawn_app_with(backend, |s| {
-        s.jwt_algorithm = authbridge::config::JwtAlgorithm::HS256;
-        s.signing_key = Some(vectors["secret"].as_str().unwrap().to_owned().into());
+        s.jwt.algorithm = authbridge::config::JwtAlgorithm::HS256;
+        s.jwt.signing_key = Some(vectors["secret"].as_str().unwrap().to_owned().into());
     })
     .await;
     let alice = app.create_local_user("alice", "", "a-long-horse-battery").await;
@@ -332,8 +332,8 @@ async fn tokens_made_by_simplejwt_5_5_with_a_string_user_id_are_accepted() {
     let vectors = simplejwt_vectors();
     assert_eq!(vectors["simplejwt_version"], "5.5.1");
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.jwt_algorithm = authbridge::config::JwtAlgorithm::HS256;
-        s.signing_key = Some(vectors["secret"].as_str().unwrap().to_owned().into());
+        s.jwt.algorithm = authbridge::config::JwtAlgorithm::HS256;
+        s.jwt.signing_key = Some(vectors["secret"].as_str().unwrap().to_owned().into());
     })
     .await;
     app.create_local_user("alice", "alice@x.io", "a-long-horse-battery")
@@ -495,7 +495,7 @@ async fn disconnecting_needs_the_password_or_a_recent_sign_in() {
 
 #[tokio::test]
 async fn a_database_fault_is_503_never_token_not_valid() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.cache_ttl = std::time::Duration::ZERO).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.database.cache_ttl = std::time::Duration::ZERO).await;
     app.create_local_user("dina", "", "a-long-horse-battery").await;
     let session = sign_in(&app, "dina", "a-long-horse-battery").await;
     let key: Value = app
@@ -543,7 +543,7 @@ async fn a_database_fault_is_503_never_token_not_valid() {
 #[tokio::test]
 async fn a_revoked_signing_key_stops_verifying_and_keys_list_says_so() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.key_reload_interval = std::time::Duration::from_millis(200)
+        s.jwt.key_reload_interval = std::time::Duration::from_millis(200)
     })
     .await;
     let login = app.login_new_kakao_user(631).await;

@@ -216,7 +216,7 @@ async fn kakao_slower_than_the_timeout_returns_504_in_time(backend: Backend) {
     let response = app.post_kakao_login(&json!({"access_token": "good"})).await;
 
     assert_error(response, 504, "provider_timeout").await;
-    let limit = app.settings.provider_timeout + Duration::from_secs(1);
+    let limit = app.settings.providers.timeout + Duration::from_secs(1);
     assert!(
         started.elapsed() < limit,
         "answered in {:?}, limit {limit:?}",
@@ -232,7 +232,7 @@ async fn kakao_refusing_connections_returns_502(backend: Backend) {
         .unwrap()
         .port();
     let app = spawn_app_with(backend, |s| {
-        s.kakao_api_base = format!("http://127.0.0.1:{closed_port}").parse().unwrap()
+        s.kakao.api_base = format!("http://127.0.0.1:{closed_port}").parse().unwrap()
     })
     .await;
 
@@ -449,7 +449,7 @@ async fn first_logins_at_once_with_one_nickname_each_get_their_own_user(backend:
 
 async fn a_disabled_user_gets_403(backend: Backend) {
     let cache_ttl = Duration::from_millis(300);
-    let app = spawn_app_with(backend, |s| s.cache_ttl = cache_ttl).await;
+    let app = spawn_app_with(backend, |s| s.database.cache_ttl = cache_ttl).await;
     let body = app.login_new_kakao_user(8).await;
     let pk = body["user"]["pk"].as_i64().unwrap() as i32;
     // Disabled behind the server's back (the CLI, another instance): this instance's copy of the

@@ -68,7 +68,7 @@ async fn a_refresh_rotates_and_the_new_token_works(backend: Backend) {
 }
 
 async fn replaying_a_spent_token_after_the_grace_interval_revokes_the_family(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.refresh_reuse_grace = std::time::Duration::ZERO).await;
+    let app = spawn_app_with(backend, |s| s.jwt.refresh_reuse_grace = std::time::Duration::ZERO).await;
     let r1 = app.login_new_kakao_user(1).await["refresh"]
         .as_str()
         .unwrap()
@@ -122,7 +122,7 @@ async fn twenty_concurrent_refreshes_of_one_token_make_one_successor(backend: Ba
 }
 
 async fn with_rotation_off_the_same_refresh_token_keeps_working(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.rotate_refresh_tokens = false).await;
+    let app = spawn_app_with(backend, |s| s.jwt.rotate_refresh_tokens = false).await;
     let r1 = app.login_new_kakao_user(1).await["refresh"]
         .as_str()
         .unwrap()

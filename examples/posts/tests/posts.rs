@@ -44,22 +44,20 @@ async fn start(tweak: impl FnOnce(&mut posts::config::Settings)) -> World {
     let kakao_url = kakao.base_url().clone();
     tokio::spawn(kakao.run_until_stopped(pending()));
 
-    let settings = authbridge::config::Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: SecretString::from(format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("authbridge.db").display()
-        )),
-        kakao_api_base: kakao_url.clone(),
-        kakao_auth_base: kakao_url.clone(),
-        ..authbridge::config::Settings::default()
-    };
+    let mut settings = authbridge::config::Settings::default();
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.database.url = SecretString::from(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("authbridge.db").display()
+    ));
+    settings.kakao.api_base = kakao_url.clone();
+    settings.kakao.auth_base = kakao_url.clone();
     let app = authbridge::app::App::build(settings.clone())
         .await
         .expect("authbridge builds");
     let authbridge_url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(pending()));
-    let authbridge_db = store::connect(&settings.database_url, 1, store::Checkpoints::OnCommit)
+    let authbridge_db = store::connect(&settings.database.url, 1, store::Checkpoints::OnCommit)
         .await
         .unwrap();
     store::social::upsert_app(

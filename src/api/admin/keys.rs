@@ -50,7 +50,7 @@ pub enum KeyChangeReply {
 }
 
 fn eddsa_only(state: &AppState) -> Result<(), ApiError> {
-    match state.settings.jwt_algorithm {
+    match state.settings.jwt.algorithm {
         JwtAlgorithm::EdDSA => Ok(()),
         JwtAlgorithm::HS256 => Err(ApiError::bad_request(
             code::INVALID,
@@ -67,7 +67,7 @@ async fn reload(state: &AppState) -> Result<String, ApiError> {
     let signing = keys
         .iter()
         .rev()
-        .find(|k| KeyState::of(k, &state.settings, now) == KeyState::Signing);
+        .find(|k| KeyState::of(k, &state.settings.jwt, now) == KeyState::Signing);
     Ok(signing.map(|k| k.kid.clone()).unwrap_or_default())
 }
 
@@ -86,7 +86,7 @@ impl AdminKeysApi {
         Ok(SigningKeyListReply::Ok(Json(
             keys.into_iter()
                 .map(|k| SigningKeyResponse {
-                    state: KeyState::of(&k, &state.settings, now).name().into(),
+                    state: KeyState::of(&k, &state.settings.jwt, now).name().into(),
                     kid: k.kid,
                     created_at: rfc3339(k.created_at),
                     retired_at: k.retired_at.map(rfc3339),

@@ -221,7 +221,7 @@ impl AdminSitesApi {
         id: Path<i32>,
     ) -> Result<DeletedReply, ApiError> {
         let admin = staff(&caller)?;
-        if *id == state.settings.site_id {
+        if *id == state.settings.server.site_id {
             return Err(ApiError::field(
                 code::INVALID,
                 "id",

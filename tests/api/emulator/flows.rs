@@ -353,8 +353,8 @@ async fn a_user_unlinking_in_kakao_revokes_tokens_and_calls_the_webhook_with_the
 async fn authbridge_logs_in_with_an_emulator_token_and_refuses_a_foreign_apps_token() {
     let emu = start().await;
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.kakao_api_base = emu.base.parse().unwrap();
-        s.kakao_auth_base = emu.base.parse().unwrap();
+        s.kakao.api_base = emu.base.parse().unwrap();
+        s.kakao.auth_base = emu.base.parse().unwrap();
     })
     .await;
     let token = emu.access_token(FULL).await;
