@@ -463,7 +463,7 @@ async fn purge_audit(state: &AppState) {
 /// Reads the feed of standing changes every `cache_ttl`, from start-up on: until the first read
 /// and whenever reads fail, token checks read standings from the database (`store::cache`).
 async fn follow_standings(state: AppState) {
-    let period = state.settings.cache_ttl;
+    let period = state.settings.database.cache_ttl;
     if period.is_zero() {
         return;
     }

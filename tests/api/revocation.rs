@@ -298,7 +298,7 @@ async fn a_revocation_made_elsewhere_reaches_a_caching_instance_within_cache_ttl
     // Standings are kept for a minute; the feed of changes must make a second instance, and the
     // CLI's changes, count within `cache_ttl` (1 s) all the same. 3 s leaves room for a slow CI.
     let ttl = std::time::Duration::from_secs(1);
-    let app = spawn_app_with(backend, |s| s.cache_ttl = ttl).await;
+    let app = spawn_app_with(backend, |s| s.database.cache_ttl = ttl).await;
     let other = authbridge::app::App::build(app.settings.clone()).await.unwrap();
     let second = format!("http://127.0.0.1:{}", other.port());
     tokio::spawn(other.run_until_stopped(std::future::pending()));
