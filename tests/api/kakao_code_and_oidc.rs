@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use entity::{email_address, social_account};
+use kakao_emulator::Fault;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-
-use kakao_emulator::Fault;
 
 use crate::{
     helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app, spawn_app_with},

@@ -3,11 +3,10 @@
 
 use authbridge::store;
 use entity::social_account;
+use kakao_emulator::Unlink;
 use sea_orm::EntityTrait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-
-use kakao_emulator::Unlink;
 
 use crate::{
     helpers::{Backend, TestApp, on_every_backend, spawn_app},
