@@ -15,7 +15,7 @@ use crate::{
     app,
     audit::{Entry, event},
     config::{AuditSettings, DatabaseSettings, JwtSettings, ServerSettings, Settings},
-    emulator, store,
+    store,
 };
 
 #[derive(Debug, Parser)]
@@ -97,25 +97,25 @@ pub struct KakaoEmulatorArgs {
     unlink_callback: Option<url::Url>,
     /// How the unlink webhook is called.
     #[arg(long, value_enum, default_value = "post")]
-    unlink_callback_method: emulator::CallbackMethod,
-    #[arg(long, default_value_t = emulator::DEFAULT_APP_ID)]
+    unlink_callback_method: CallbackMethodArg,
+    #[arg(long, default_value_t = kakao_emulator::DEFAULT_APP_ID)]
     app_id: i64,
-    #[arg(long, default_value = emulator::DEFAULT_REST_API_KEY)]
+    #[arg(long, default_value = kakao_emulator::DEFAULT_REST_API_KEY)]
     rest_api_key: String,
-    #[arg(long, default_value = emulator::DEFAULT_NATIVE_APP_KEY)]
+    #[arg(long, default_value = kakao_emulator::DEFAULT_NATIVE_APP_KEY)]
     native_app_key: String,
-    #[arg(long, default_value = emulator::DEFAULT_JAVASCRIPT_KEY)]
+    #[arg(long, default_value = kakao_emulator::DEFAULT_JAVASCRIPT_KEY)]
     javascript_key: String,
     /// Client secret of the REST API key; empty turns it off.
-    #[arg(long, default_value = emulator::DEFAULT_CLIENT_SECRET)]
+    #[arg(long, default_value = kakao_emulator::DEFAULT_CLIENT_SECRET)]
     client_secret: String,
-    #[arg(long, default_value = emulator::DEFAULT_ADMIN_KEY)]
+    #[arg(long, default_value = kakao_emulator::DEFAULT_ADMIN_KEY)]
     admin_key: String,
     /// Registered redirect URI; repeat for several (default: any).
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
     /// `iss` of the ID tokens.
-    #[arg(long, default_value = emulator::DEFAULT_ISSUER)]
+    #[arg(long, default_value = kakao_emulator::DEFAULT_ISSUER)]
     issuer: String,
     /// Access-token lifetime for every key (default: Kakao's 6 h REST, 12 h native, 2 h JS).
     #[arg(long, value_parser = humantime_serde::re::humantime::parse_duration)]
@@ -129,22 +129,22 @@ pub struct KakaoEmulatorArgs {
 }
 
 impl KakaoEmulatorArgs {
-    fn into_config(self) -> anyhow::Result<emulator::EmulatorConfig> {
+    fn into_config(self) -> anyhow::Result<kakao_emulator::EmulatorConfig> {
         let users = match &self.users {
-            Some(path) => emulator::load_users(path)?,
-            None => emulator::builtin_users(),
+            Some(path) => kakao_emulator::load_users(path)?,
+            None => kakao_emulator::builtin_users(),
         };
-        let mut lifetimes = emulator::Lifetimes {
+        let mut lifetimes = kakao_emulator::Lifetimes {
             refresh: self.refresh_token_lifetime,
             ..Default::default()
         };
         if let Some(access) = self.access_token_lifetime {
             lifetimes = lifetimes.with_access(access);
         }
-        Ok(emulator::EmulatorConfig {
+        Ok(kakao_emulator::EmulatorConfig {
             listen: (self.listen, self.port).into(),
             public_url: self.public_url,
-            app: emulator::KakaoApp {
+            app: kakao_emulator::KakaoApp {
                 app_id: self.app_id,
                 rest_api_key: self.rest_api_key,
                 native_app_key: self.native_app_key,
@@ -158,12 +158,24 @@ impl KakaoEmulatorArgs {
             users,
             issuer: self.issuer,
             lifetimes,
-            unlink_callback: self.unlink_callback.map(|url| emulator::UnlinkCallback {
+            unlink_callback: self.unlink_callback.map(|url| kakao_emulator::UnlinkCallback {
                 url,
-                method: self.unlink_callback_method,
+                method: match self.unlink_callback_method {
+                    CallbackMethodArg::Get => kakao_emulator::CallbackMethod::Get,
+                    CallbackMethodArg::Post => kakao_emulator::CallbackMethod::Post,
+                },
             }),
+            other_apps: Vec::new(),
+            signing_key: None,
         })
     }
+}
+
+/// `--unlink-callback-method`: the emulator crate stays free of clap, so the flag has its own enum.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CallbackMethodArg {
+    Get,
+    Post,
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,7 +271,7 @@ pub struct SocialAppArgs {
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Emulate(EmulateCommand::Kakao(args)) => {
-            let emulator = emulator::Emulator::build(args.into_config()?).await?;
+            let emulator = kakao_emulator::Emulator::build(args.into_config()?).await?;
             println!("{}", emulator.banner());
             emulator.run_until_stopped(app::shutdown_signal()).await?;
         }

@@ -5,7 +5,6 @@ pub mod audit;
 pub mod browser;
 pub mod cli;
 pub mod config;
-pub mod emulator;
 pub mod error;
 pub mod import;
 pub mod login;

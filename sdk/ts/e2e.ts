@@ -2,7 +2,9 @@
 // authbridge's spec (`./api.d.ts`, written by ../run into a temporary folder next to a copy of
 // this file, never edited by hand) and the `openapi-fetch` runtime.
 //
-//   tsx e2e.ts --base-url http://127.0.0.1:PORT --spec openapi.json
+//   tsx e2e.ts --base-url http://127.0.0.1:PORT --spec openapi.json --kakao-token TOKEN
+//
+// TOKEN: a Kakao access token minted by the server's Kakao emulator for a user no other part uses.
 //
 // ../run type-checks this file against the generated types first (`tsc --noEmit`, strict), so a
 // spec change that breaks a call below fails there. Flow: Kakao exchange -> get user -> verify ->
@@ -75,13 +77,13 @@ async function step(name: string, fn: () => Promise<string | void>) {
   }
 }
 
-const kakaoId = 2 ** 31 + Math.floor(Math.random() * 2 ** 39); // Kakao ids exceed 2^31
+const kakaoToken = arg("kakao-token");
 const state: { access?: string; refresh?: string; pk?: number; username?: string } = {};
 
 await step("kakao exchange (POST /accounts/rest-auth/kakao/)", async () => {
   const { data, error, response } = await client.POST("/accounts/rest-auth/{provider}/", {
     params: { path: { provider: "kakao" } },
-    body: { access_token: `u${kakaoId}` },
+    body: { access_token: kakaoToken },
   });
   expect(response.status === 200 && data, `status ${response.status}: ${JSON.stringify(error)}`);
   const tokens: Schemas["TokenPairResponse"] = data;

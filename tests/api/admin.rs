@@ -7,8 +7,8 @@ use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
 
 use crate::{
-    fake_kakao::full_user,
     helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app, spawn_app_with},
+    kakao::full_user,
 };
 
 on_every_backend!(staff_manage_users_and_every_action_lands_on_the_audit_trail);
@@ -148,7 +148,7 @@ async fn staff_manage_users_and_every_action_lands_on_the_audit_trail(backend: B
         .await
         .unwrap();
     assert_eq!(deleted.status(), 200);
-    assert_eq!(app.kakao.unlinked(), ["9001"], "unlinked at Kakao first");
+    assert_eq!(crate::kakao::unlinked(&app.kakao), [9001], "unlinked at Kakao first");
     assert!(
         user::Entity::find_by_id(kim as i32)
             .one(&app.db)

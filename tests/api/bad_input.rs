@@ -70,7 +70,7 @@ async fn no_credential_both_credentials_or_a_blank_one_are_400s() {
 #[tokio::test]
 async fn unknown_fields_are_ignored() {
     let app = spawn_app(Backend::Sqlite).await;
-    app.kakao.accepts_token("t", crate::fake_kakao::minimal_user(1));
+    app.kakao.accepts_token("t", crate::kakao::minimal_user(1));
     let response = app
         .post_kakao_login(&json!({"access_token": "t", "device": "ios"}))
         .await;
@@ -129,7 +129,7 @@ async fn unknown_paths_and_methods_get_json_errors() {
 #[tokio::test]
 async fn a_path_without_its_trailing_slash_is_answered_the_same() {
     let app = spawn_app(Backend::Sqlite).await;
-    app.kakao.accepts_token("t", crate::fake_kakao::minimal_user(1));
+    app.kakao.accepts_token("t", crate::kakao::minimal_user(1));
     let response = app
         .client
         .post(app.url("/accounts/rest-auth/kakao"))

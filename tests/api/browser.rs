@@ -55,7 +55,7 @@ fn assert_security_headers(response: &Response, what: &str) {
 async fn every_answer_has_the_security_headers_and_token_answers_are_never_stored() {
     let app = spawn_app(Backend::Sqlite).await;
     let token = "token-77";
-    app.kakao.accepts_token(token, crate::fake_kakao::minimal_user(77));
+    app.kakao.accepts_token(token, crate::kakao::minimal_user(77));
 
     let login = app.post_kakao_login(&serde_json::json!({"access_token": token})).await;
     assert_eq!(login.status(), 200);

@@ -313,9 +313,9 @@ async fn deleting_a_user_from_the_command_line_unlinks_it_at_kakao_first() {
         "nothing deleted"
     );
 
-    let (ok, out) = run(app.kakao.base_url.clone()).await;
+    let (ok, out) = run(app.kakao.base_url().to_string()).await;
     assert!(ok && out.contains("deleted"), "{out}");
-    assert_eq!(app.kakao.unlinked(), ["71"]);
+    assert_eq!(crate::kakao::unlinked(&app.kakao), [71]);
     crate::helpers::assert_error(
         app.refresh(login["refresh"].as_str().unwrap()).await,
         401,

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::{
-    fake_kakao::minimal_user,
     helpers::{Backend, TestApp, assert_error, spawn_app_with},
+    kakao::minimal_user,
 };
 
 async fn cookie_app() -> TestApp {

@@ -9,8 +9,8 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use crate::{
-    fake_kakao::full_user,
     helpers::{Backend, TestApp, on_every_backend, spawn_app, spawn_app_with},
+    kakao::full_user,
     smtp_sink::SmtpSink,
 };
 

@@ -100,8 +100,7 @@ async fn the_database_going_away_gives_503_and_its_return_needs_no_restart() {
     })
     .await;
     let session = app.login_new_kakao_user(8001).await;
-    app.kakao
-        .accepts_token("token-8002", crate::fake_kakao::minimal_user(8002));
+    app.kakao.accepts_token("token-8002", crate::kakao::minimal_user(8002));
 
     relay.cut();
     assert_error(app.get("/readyz").await, 503, "service_unavailable").await;

@@ -1,4 +1,4 @@
-//! spawn_app(): the real server on a random port, its own fresh database, its own FakeKakao.
+//! spawn_app(): the real server on a random port, its own fresh database, its own Kakao emulator.
 
 use std::{
     sync::{LazyLock, Once},
@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::SecretString;
 use serde_json::Value;
 
-use crate::fake_kakao::{FakeKakao, OUR_APP_ID};
+use crate::kakao::{ADMIN_KEY, JS_KEY, NATIVE_KEY, OUR_APP_ID, REST_KEY};
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
@@ -167,7 +167,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// A connection of the test's own to the app's database, for arranging and asserting.
     pub db: DatabaseConnection,
-    pub kakao: FakeKakao,
+    /// The Kakao this app talks to: script users and faults, count calls.
+    pub kakao: kakao_emulator::Handle,
     pub settings: Settings,
     /// The app's group-commit writer (tests stop it to see it come back).
     pub writer: store::token_writer::TokenWriter,
@@ -189,14 +190,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// trusts app id 1234 is registered on site 1.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     LazyLock::force(&TRACING);
-    let kakao = FakeKakao::start().await;
+    let kakao = crate::kakao::start().await;
     let database = TestDatabase::create(&backend).await;
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().unwrap();
     settings.database.url = SecretString::from(database.url.clone());
     settings.database.max_connections = 8;
-    settings.kakao.api_base = kakao.base_url.parse().unwrap();
-    settings.kakao.auth_base = kakao.base_url.parse().unwrap();
+    settings.kakao.api_base = kakao.base_url().clone();
+    settings.kakao.auth_base = kakao.base_url().clone();
     settings.providers.timeout = Duration::from_secs(1);
     tweak(&mut settings);
     let app = App::build(settings.clone()).await.expect("the app builds");
@@ -230,14 +231,12 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
 impl TestApp {
     /// Registers (or replaces) the Kakao app: `authbridge socialapp add` in the old admin's place.
     pub async fn add_kakao_app(&self, app_ids: &[String], sites: &[i32]) {
-        self.save_kakao_app(app_ids, sites, crate::fake_kakao_oidc::CLIENT_SECRET)
-            .await;
+        self.save_kakao_app(app_ids, sites, crate::kakao::CLIENT_SECRET).await;
     }
 
     /// The Kakao app on site 1 with another client secret than the one Kakao knows.
     pub async fn add_kakao_app_with_secret(&self, secret: &str) {
-        self.save_kakao_app(&[crate::fake_kakao::OUR_APP_ID.to_string()], &[1], secret)
-            .await;
+        self.save_kakao_app(&[OUR_APP_ID.to_string()], &[1], secret).await;
     }
 
     async fn save_kakao_app(&self, app_ids: &[String], sites: &[i32], secret: &str) {
@@ -246,11 +245,11 @@ impl TestApp {
             store::social::NewSocialApp {
                 provider: "kakao".into(),
                 name: "Kakao".into(),
-                client_id: "rest-api-key".into(),
+                client_id: REST_KEY.into(),
                 secret: SecretString::from(secret.to_owned()),
-                admin_key: SecretString::from("kakao-admin-key"),
+                admin_key: SecretString::from(ADMIN_KEY),
                 app_ids: app_ids.to_vec(),
-                client_keys: vec![crate::fake_kakao::NATIVE_KEY.into(), "js-key".into()],
+                client_keys: vec![NATIVE_KEY.into(), JS_KEY.into()],
                 sites: sites.to_vec(),
             },
         )
@@ -406,8 +405,7 @@ impl TestApp {
     /// Signs in a new Kakao user and returns the login body.
     pub async fn login_new_kakao_user(&self, kakao_id: i64) -> Value {
         let token = format!("token-{kakao_id}");
-        self.kakao
-            .accepts_token(&token, crate::fake_kakao::minimal_user(kakao_id));
+        self.kakao.accepts_token(&token, crate::kakao::minimal_user(kakao_id));
         let response = self
             .post_kakao_login(&serde_json::json!({ "access_token": token }))
             .await;

@@ -9,8 +9,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::{
-    fake_kakao::full_user,
     helpers::{Backend, TestApp, on_every_backend, spawn_app},
+    kakao::{full_me, kakao_user},
 };
 
 on_every_backend!(
@@ -43,7 +43,7 @@ fn write_csv_dump(dir: &Path) {
          1,{DJANGO_HASH},,f,carol,Carol,Kim,Carol@Example.com,t,t,2021-03-04 05:06:07.123456+00\n\
          42,!unusableDjangoMarker,2024-05-01 12:34:56.5+00,f,kakao_{KAKAO_ID},,,,f,t,2022-04-11 01:45:28+00\n"
     );
-    let extra_data = full_user(KAKAO_ID as i64, "kakao.user@example.com", true, true).to_string();
+    let extra_data = full_me(KAKAO_ID as i64, "kakao.user@example.com", true, true).to_string();
     let social = format!(
         "id,provider,uid,last_login,date_joined,extra_data,user_id\n\
          5,kakao,{KAKAO_ID},2024-05-01 12:34:56.5+00,2022-04-11 01:45:28+00,\"{}\",42\n",
@@ -72,7 +72,7 @@ fn dumpdata() -> Value {
         {"model": "socialaccount.socialaccount", "pk": 5, "fields": {
             "user": 42, "provider": "kakao", "uid": KAKAO_ID.to_string(),
             "last_login": "2024-05-01T12:34:56.500Z", "date_joined": "2022-04-11T01:45:28Z",
-            "extra_data": full_user(KAKAO_ID as i64, "kakao.user@example.com", true, true)}},
+            "extra_data": full_me(KAKAO_ID as i64, "kakao.user@example.com", true, true)}},
         {"model": "account.emailaddress", "pk": 3, "fields": {
             "user": 1, "email": "Carol@Example.com", "verified": false, "primary": true}},
         {"model": "account.emailaddress", "pk": 4, "fields": {
@@ -145,7 +145,7 @@ async fn assert_imported_users_log_in(app: &TestApp) {
         carol.password
     );
 
-    app.kakao.accepts_token("t", json!({"id": KAKAO_ID}));
+    app.kakao.accepts_token("t", kakao_user(json!({"id": KAKAO_ID})));
     let response = app.post_kakao_login(&json!({"access_token": "t"})).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
@@ -240,7 +240,7 @@ async fn a_dumpdata_file_alone_imports_all_three_models(backend: Backend) {
 async fn existing_rows_are_listed_as_conflicts_and_nothing_is_written(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_local_user("carol", "", "another-password").await;
-    app.kakao.accepts_token("t", json!({"id": KAKAO_ID}));
+    app.kakao.accepts_token("t", kakao_user(json!({"id": KAKAO_ID})));
     assert_eq!(app.post_kakao_login(&json!({"access_token": "t"})).await.status(), 200);
     let before = counts(&app).await;
     let dir = tempfile::tempdir().unwrap();

@@ -3,13 +3,15 @@
 use std::time::Duration;
 
 use entity::{email_address, social_account};
+use kakao_emulator::Fault;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use crate::{
-    fake_kakao::{NATIVE_KEY, full_user, minimal_user},
-    fake_kakao_oidc::{CLIENT_SECRET, NONCE, REST_KEY},
     helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app, spawn_app_with},
+    kakao::{
+        CLIENT_SECRET, NATIVE_KEY, NEXT_SIGNING_KEY, NONCE, REST_KEY, full_user, id_claims, id_token, minimal_user,
+    },
 };
 
 on_every_backend!(
@@ -25,9 +27,8 @@ async fn login(app: &TestApp, body: Value) -> reqwest::Response {
 
 async fn a_code_with_pkce_is_exchanged_once_and_logs_in(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.kakao.accepts_token("from-code", minimal_user(4242));
     app.kakao
-        .issues_code("c-1", "from-code", None, REDIRECT, Some("verifier-0123456789"));
+        .issues_code("c-1", minimal_user(4242), REDIRECT, Some("verifier-0123456789"));
     let body = json!({"code": "c-1", "code_verifier": "verifier-0123456789", "redirect_uri": REDIRECT});
 
     let response = login(&app, body.clone()).await;
@@ -47,10 +48,9 @@ async fn a_code_with_pkce_is_exchanged_once_and_logs_in(backend: Backend) {
 async fn a_wrong_verifier_or_redirect_is_a_400_and_a_refused_secret_a_502_that_hides_it() {
     // The app's secret is changed behind the server's back below: no cached copy of the app.
     let app = spawn_app_with(Backend::Sqlite, |s| s.database.cache_ttl = Duration::ZERO).await;
-    app.kakao.accepts_token("t", minimal_user(1));
     app.kakao
-        .issues_code("c-pkce", "t", None, REDIRECT, Some("right-verifier"));
-    app.kakao.issues_code("c-redirect", "t", None, REDIRECT, None);
+        .issues_code("c-pkce", minimal_user(1), REDIRECT, Some("right-verifier"));
+    app.kakao.issues_code("c-redirect", minimal_user(1), REDIRECT, None);
 
     let wrong_verifier = json!({"code": "c-pkce", "code_verifier": "wrong", "redirect_uri": REDIRECT});
     assert_error(login(&app, wrong_verifier).await, 400, "invalid_provider_code").await;
@@ -62,7 +62,7 @@ async fn a_wrong_verifier_or_redirect_is_a_400_and_a_refused_secret_a_502_that_h
     );
 
     app.add_kakao_app_with_secret("not-the-secret").await;
-    app.kakao.issues_code("c-secret", "t", None, REDIRECT, None);
+    app.kakao.issues_code("c-secret", minimal_user(1), REDIRECT, None);
     let response = login(&app, json!({"code": "c-secret", "redirect_uri": REDIRECT})).await;
     let text = response.text().await.unwrap();
     assert!(text.contains("provider_misconfigured"), "{text}");
@@ -75,11 +75,11 @@ async fn a_wrong_verifier_or_redirect_is_a_400_and_a_refused_secret_a_502_that_h
 
 async fn an_id_token_alone_logs_in_with_its_verified_email(backend: Backend) {
     let app = spawn_app(backend).await;
-    let mut claims = app.kakao.id_claims(3_095_134_389, NATIVE_KEY);
+    let mut claims = id_claims(3_095_134_389, NATIVE_KEY);
     claims["email"] = json!("oidc@example.com");
     claims["nickname"] = json!("오이디씨");
 
-    let id_token = app.kakao.id_token(&claims);
+    let id_token = id_token(&app.kakao, &claims);
 
     let response = login(&app, json!({"id_token": id_token, "nonce": NONCE})).await;
 
@@ -101,7 +101,7 @@ async fn concurrent_id_token_logins_on_a_cold_key_cache_wait_for_one_fetch() {
     let app = spawn_app(Backend::Sqlite).await;
     app.kakao.is_slow(Duration::from_millis(300)); // the JWKS fetch is still in flight for the others
     let logins = (1..=5).map(|id| {
-        let id_token = app.kakao.id_token(&app.kakao.id_claims(id, NATIVE_KEY));
+        let id_token = id_token(&app.kakao, &id_claims(id, NATIVE_KEY));
         let app = &app;
         async move {
             login(app, json!({ "id_token": id_token, "nonce": NONCE }))
@@ -119,22 +119,23 @@ async fn concurrent_id_token_logins_on_a_cold_key_cache_wait_for_one_fetch() {
 #[tokio::test]
 async fn forged_or_foreign_id_tokens_are_refused() {
     let app = spawn_app(Backend::Sqlite).await;
-    let good = app.kakao.id_claims(7, REST_KEY);
+    let good = id_claims(7, REST_KEY);
     let now = chrono::Utc::now().timestamp();
     let mut cases: Vec<(&str, String)> = Vec::new();
     let mut foreign = good.clone();
     foreign["aud"] = json!("another-apps-key");
-    cases.push(("foreign audience", app.kakao.id_token(&foreign)));
+    cases.push(("foreign audience", id_token(&app.kakao, &foreign)));
     let mut issuer = good.clone();
     issuer["iss"] = json!("https://evil.example");
-    cases.push(("wrong issuer", app.kakao.id_token(&issuer)));
+    cases.push(("wrong issuer", id_token(&app.kakao, &issuer)));
     let mut expired = good.clone();
     expired["exp"] = json!(now - 120);
-    cases.push(("expired", app.kakao.id_token(&expired)));
+    cases.push(("expired", id_token(&app.kakao, &expired)));
     let mut future = good.clone();
     future["iat"] = json!(now + 3600);
-    cases.push(("issued in the future", app.kakao.id_token(&future)));
-    cases.push(("unknown kid", app.kakao.id_token_with_kid(&good, "someone-elses")));
+    cases.push(("issued in the future", id_token(&app.kakao, &future)));
+    let unknown_kid = app.kakao.sign_id_token_with_kid(&good, "someone-elses").unwrap();
+    cases.push(("unknown kid", unknown_kid));
     let hs = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &good,
@@ -142,7 +143,7 @@ async fn forged_or_foreign_id_tokens_are_refused() {
     )
     .unwrap();
     cases.push(("HS256", hs));
-    let real = app.kakao.id_token(&good);
+    let real = id_token(&app.kakao, &good);
     let (rest, _) = real.rsplit_once('.').unwrap();
     cases.push(("bad signature", format!("{rest}.AAAA")));
 
@@ -157,7 +158,7 @@ async fn forged_or_foreign_id_tokens_are_refused() {
     }
     let mut with_nonce = good.clone();
     with_nonce["nonce"] = json!("sent");
-    let token = app.kakao.id_token(&with_nonce);
+    let token = id_token(&app.kakao, &with_nonce);
     assert_error(
         login(&app, json!({"id_token": token, "nonce": "other"})).await,
         400,
@@ -169,7 +170,7 @@ async fn forged_or_foreign_id_tokens_are_refused() {
         200
     );
     assert_eq!(
-        login(&app, json!({"id_token": app.kakao.id_token(&good), "nonce": NONCE}))
+        login(&app, json!({"id_token": id_token(&app.kakao, &good), "nonce": NONCE}))
             .await
             .status(),
         200,
@@ -181,8 +182,8 @@ async fn forged_or_foreign_id_tokens_are_refused() {
 async fn an_id_token_beside_an_access_token_must_name_the_same_account() {
     let app = spawn_app(Backend::Sqlite).await;
     app.kakao.accepts_token("t-10", full_user(10, "ten@x.io", true, true));
-    let same = app.kakao.id_token(&app.kakao.id_claims(10, REST_KEY));
-    let other = app.kakao.id_token(&app.kakao.id_claims(11, REST_KEY));
+    let same = id_token(&app.kakao, &id_claims(10, REST_KEY));
+    let other = id_token(&app.kakao, &id_claims(11, REST_KEY));
 
     let body = assert_error(
         login(&app, json!({"access_token": "t-10", "id_token": other})).await,
@@ -207,7 +208,7 @@ async fn an_id_token_beside_an_access_token_must_name_the_same_account() {
 #[tokio::test]
 async fn the_jwks_is_cached_refetched_on_unknown_kids_sparingly_and_survives_an_outage() {
     let app = spawn_app(Backend::Sqlite).await;
-    let token = |sub| app.kakao.id_token(&app.kakao.id_claims(sub, REST_KEY));
+    let token = |sub| id_token(&app.kakao, &id_claims(sub, REST_KEY));
 
     assert_eq!(
         login(&app, json!({"id_token": token(1), "nonce": NONCE}))
@@ -225,7 +226,8 @@ async fn the_jwks_is_cached_refetched_on_unknown_kids_sparingly_and_survives_an_
 
     let unknown = app
         .kakao
-        .id_token_with_kid(&app.kakao.id_claims(3, REST_KEY), "rotated-away");
+        .sign_id_token_with_kid(&id_claims(3, REST_KEY), "rotated-away")
+        .unwrap();
     for _ in 0..3 {
         assert_error(
             login(&app, json!({"id_token": unknown.clone(), "nonce": NONCE})).await,
@@ -240,7 +242,7 @@ async fn the_jwks_is_cached_refetched_on_unknown_kids_sparingly_and_survives_an_
         "one refetch per minute at most"
     );
 
-    app.kakao.jwks_is_down();
+    app.kakao.fails("/.well-known/jwks.json", Fault::Status(500));
     assert_eq!(
         login(&app, json!({"id_token": token(4), "nonce": NONCE}))
             .await
@@ -253,16 +255,14 @@ async fn the_jwks_is_cached_refetched_on_unknown_kids_sparingly_and_survives_an_
 #[tokio::test]
 async fn a_key_withdrawn_from_the_jwks_stops_verifying() {
     let app = spawn_app(Backend::Sqlite).await;
-    let old_key = app.kakao.id_token(&app.kakao.id_claims(1, REST_KEY));
+    let old_key = id_token(&app.kakao, &id_claims(1, REST_KEY));
     assert_eq!(
         login(&app, json!({"id_token": old_key, "nonce": NONCE})).await.status(),
         200
     );
 
-    app.kakao.jwks_publishes_kid("fake-kid-2");
-    let new_key = app
-        .kakao
-        .id_token_with_kid(&app.kakao.id_claims(2, REST_KEY), "fake-kid-2");
+    app.kakao.rotate_signing_key(NEXT_SIGNING_KEY.clone());
+    let new_key = id_token(&app.kakao, &id_claims(2, REST_KEY));
     assert_eq!(
         login(&app, json!({"id_token": new_key, "nonce": NONCE})).await.status(),
         200,
@@ -281,9 +281,9 @@ async fn a_key_withdrawn_from_the_jwks_stops_verifying() {
 #[tokio::test]
 async fn an_id_token_alone_needs_a_nonce_unless_the_operator_turns_that_off() {
     let app = spawn_app(Backend::Sqlite).await;
-    let mut claims = app.kakao.id_claims(5, REST_KEY);
+    let mut claims = id_claims(5, REST_KEY);
     claims.as_object_mut().unwrap().remove("nonce");
-    let token = app.kakao.id_token(&claims);
+    let token = id_token(&app.kakao, &claims);
 
     let body = assert_error(login(&app, json!({"id_token": token})).await, 400, "invalid").await;
 
@@ -292,16 +292,17 @@ async fn an_id_token_alone_needs_a_nonce_unless_the_operator_turns_that_off() {
     assert_eq!(app.kakao.calls("/.well-known/jwks.json"), 0, "refused before any call");
 
     let lenient = spawn_app_with(Backend::Sqlite, |s| s.kakao.require_nonce = false).await;
-    let token = lenient.kakao.id_token(&claims);
+    let token = id_token(&lenient.kakao, &claims);
     assert_eq!(login(&lenient, json!({"id_token": token})).await.status(), 200);
 }
 
 #[tokio::test]
 async fn a_redirect_from_the_token_endpoint_is_not_followed() {
     let app = spawn_app(Backend::Sqlite).await;
-    app.kakao.accepts_token("t", minimal_user(1));
-    app.kakao.issues_code("c-1", "t", None, REDIRECT, Some("verifier"));
-    app.kakao.token_endpoint_redirects();
+    app.kakao
+        .issues_code("c-1", minimal_user(1), REDIRECT, Some("verifier"));
+    app.kakao
+        .fails("/oauth/token", Fault::Redirect("/elsewhere/oauth/token".into()));
 
     let response = login(
         &app,
@@ -312,7 +313,7 @@ async fn a_redirect_from_the_token_endpoint_is_not_followed() {
     assert_error(response, 502, "provider_unavailable").await;
     assert_eq!(app.kakao.calls("/oauth/token"), 1);
     assert_eq!(
-        app.kakao.calls("/elsewhere"),
+        app.kakao.calls("/elsewhere/oauth/token"),
         0,
         "the secret, code and verifier went nowhere else"
     );
@@ -322,8 +323,9 @@ async fn a_redirect_from_the_token_endpoint_is_not_followed() {
 #[tokio::test]
 async fn a_provider_answer_over_one_mebibyte_is_not_read() {
     let app = spawn_app(Backend::Sqlite).await;
-    app.kakao.accepts_token("t", minimal_user(1));
-    app.kakao.answers_huge_user_info();
+    let mut huge = crate::kakao::minimal_me(1);
+    huge["properties"]["padding"] = json!("x".repeat(2 * 1024 * 1024));
+    app.kakao.accepts_token("t", crate::kakao::kakao_user(huge));
 
     let response = login(&app, json!({"access_token": "t"})).await;
 

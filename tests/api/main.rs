@@ -1,6 +1,7 @@
 //! One test binary for the whole HTTP API (one link step): each module is a feature's scenarios.
 
 mod helpers;
+mod kakao;
 
 mod admin;
 mod bad_input;
@@ -11,8 +12,6 @@ mod cookie_mode;
 mod email_ownership;
 mod emulator;
 mod enumeration;
-mod fake_kakao;
-mod fake_kakao_oidc;
 mod faults;
 mod import_django;
 mod introspection;

@@ -3,13 +3,14 @@
 
 use authbridge::store;
 use entity::social_account;
+use kakao_emulator::Unlink;
 use sea_orm::EntityTrait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::{
-    fake_kakao::{ADMIN_KEY, OTHER_ADMIN_KEY, OUR_APP_ID, minimal_user},
     helpers::{Backend, TestApp, on_every_backend, spawn_app},
+    kakao::{ADMIN_KEY, OTHER_ADMIN_KEY, OTHER_APP_ID, OUR_APP_ID, minimal_user},
 };
 
 on_every_backend!(
@@ -17,7 +18,6 @@ on_every_backend!(
     deleting_an_account_unlinks_each_kakao_account_with_its_own_apps_key,
 );
 
-const OTHER_APP_ID: i64 = 5678;
 const OTHER_HOST: &str = "b.example";
 
 /// A second Kakao app (app id 5678, its own admin key) serving the site `b.example`.
@@ -121,13 +121,20 @@ async fn deleting_an_account_unlinks_each_kakao_account_with_its_own_apps_key(ba
         .unwrap();
 
     assert_eq!(deleted.status(), 204);
-    let mut unlinked = app.kakao.unlinked_with();
+    // The emulator knows each app by its admin key: the app id says which key was shown.
+    let mut unlinked = app.kakao.unlinks();
     unlinked.sort();
     assert_eq!(
         unlinked,
         [
-            ("61".to_owned(), ADMIN_KEY.to_owned()),
-            ("62".to_owned(), OTHER_ADMIN_KEY.to_owned())
+            Unlink {
+                user_id: 61,
+                app_id: OUR_APP_ID
+            },
+            Unlink {
+                user_id: 62,
+                app_id: OTHER_APP_ID
+            }
         ]
     );
 }

@@ -343,7 +343,7 @@ async fn social_logins_have_a_per_ip_budget_checked_before_kakao_is_asked() {
     for id in 1..=2 {
         app.login_new_kakao_user(id).await;
     }
-    app.kakao.accepts_token("t-3", crate::fake_kakao::minimal_user(3));
+    app.kakao.accepts_token("t-3", crate::kakao::minimal_user(3));
 
     let response = app.post_kakao_login(&json!({"access_token": "t-3"})).await;
 

@@ -416,7 +416,7 @@ async fn a_refreshed_or_stolen_token_is_not_a_recent_sign_in() {
             .unwrap();
         assert_error(delete, 403, "reauthentication_required").await;
         app.kakao
-            .accepts_token("second-account", crate::fake_kakao::minimal_user(612));
+            .accepts_token("second-account", crate::kakao::minimal_user(612));
         let connect = app
             .client
             .post(app.url("/accounts/rest-auth/kakao/connect/"))
@@ -452,7 +452,7 @@ async fn disconnecting_needs_the_password_or_a_recent_sign_in() {
     let app = spawn_app(Backend::Sqlite).await;
     let owner = app.create_local_user("owner", "", "a-long-horse-battery").await;
     let session = sign_in(&app, "owner", "a-long-horse-battery").await;
-    app.kakao.accepts_token("linked", crate::fake_kakao::minimal_user(621));
+    app.kakao.accepts_token("linked", crate::kakao::minimal_user(621));
     let connect = app
         .client
         .post(app.url("/accounts/rest-auth/kakao/connect/"))

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::{
-    fake_kakao::{FakeKakao, OUR_APP_ID, minimal_user},
     helpers::{Backend, TestDatabase, assert_error, test_redis_url},
+    kakao::{OUR_APP_ID, minimal_user},
 };
 
 /// How long an instance may take to say it listens, or to log what a test waits for.
@@ -104,7 +104,7 @@ impl Drop for Instance {
 struct Cluster {
     instances: Vec<Instance>,
     client: reqwest::Client,
-    kakao: FakeKakao,
+    kakao: kakao_emulator::Handle,
     db: DatabaseConnection,
     env: Vec<(String, String)>,
     _database: TestDatabase,
@@ -114,11 +114,11 @@ impl Cluster {
     async fn start() -> Option<Self> {
         let backend = Backend::postgres()?;
         let database = TestDatabase::create(&backend).await;
-        let kakao = FakeKakao::start().await;
+        let kakao = crate::kakao::start().await;
         let mut env = vec![
             ("AUTHBRIDGE_DATABASE_URL".to_owned(), database.url.clone()),
-            ("AUTHBRIDGE_KAKAO_API_BASE".to_owned(), kakao.base_url.clone()),
-            ("AUTHBRIDGE_KAKAO_AUTH_BASE".to_owned(), kakao.base_url.clone()),
+            ("AUTHBRIDGE_KAKAO_API_BASE".to_owned(), kakao.base_url().to_string()),
+            ("AUTHBRIDGE_KAKAO_AUTH_BASE".to_owned(), kakao.base_url().to_string()),
             ("AUTHBRIDGE_MIGRATE_ON_START".to_owned(), "false".to_owned()),
             // Low enough for the shared-budget test; no other test here signs in with a password.
             ("AUTHBRIDGE_LOGIN_RATE_PER_ACCOUNT".to_owned(), "2/hour".to_owned()),
@@ -203,10 +203,10 @@ async fn register_kakao_app(db: &DatabaseConnection) {
             provider: "kakao".into(),
             name: "Kakao".into(),
             client_id: "rest-api-key".into(),
-            secret: SecretString::from(crate::fake_kakao_oidc::CLIENT_SECRET),
-            admin_key: SecretString::from(crate::fake_kakao::ADMIN_KEY),
+            secret: SecretString::from(crate::kakao::CLIENT_SECRET),
+            admin_key: SecretString::from(crate::kakao::ADMIN_KEY),
             app_ids: vec![OUR_APP_ID.to_string()],
-            client_keys: vec![crate::fake_kakao::NATIVE_KEY.into()],
+            client_keys: vec![crate::kakao::NATIVE_KEY.into()],
             sites: vec![1],
         },
     )

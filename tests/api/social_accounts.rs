@@ -6,8 +6,8 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use crate::{
-    fake_kakao::{ADMIN_KEY, OUR_APP_ID, full_user, minimal_user},
     helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app},
+    kakao::{ADMIN_KEY, OUR_APP_ID, full_user, minimal_user},
 };
 
 on_every_backend!(
@@ -185,9 +185,9 @@ async fn deleting_an_account_unlinks_it_at_kakao_first_and_refuses_when_kakao_is
     assert_error(delete().await.unwrap(), 502, "provider_unavailable").await;
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 1, "nothing deleted");
 
-    app.kakao.state().lock().unwrap().down_off();
+    app.kakao.is_up();
     assert_eq!(delete().await.unwrap().status(), 204);
-    assert_eq!(app.kakao.unlinked(), ["51"]);
+    assert_eq!(crate::kakao::unlinked(&app.kakao), [51]);
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 0);
     assert_eq!(social_account::Entity::find().count(&app.db).await.unwrap(), 0);
     assert_error(
@@ -259,5 +259,5 @@ async fn a_stale_sign_in_cannot_delete_a_password_less_account() {
         .await
         .unwrap();
     assert_error(response, 403, "reauthentication_required").await;
-    assert!(app.kakao.unlinked().is_empty());
+    assert!(crate::kakao::unlinked(&app.kakao).is_empty());
 }

@@ -7,8 +7,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use serde_json::json;
 
 use crate::{
-    fake_kakao::{FOREIGN_APP_ID, full_user, minimal_user},
     helpers::{Backend, TestApp, assert_error, on_every_backend, spawn_app, spawn_app_with},
+    kakao::{FOREIGN_APP_ID, full_me, full_user, kakao_user, minimal_me, minimal_user},
 };
 
 on_every_backend!(
@@ -44,8 +44,8 @@ async fn count_rows(app: &TestApp) -> (u64, u64, u64) {
 
 async fn kakao_login_creates_a_user_and_returns_our_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
-    let me = full_user(3_095_134_389, "Sample@Sample.com", true, true);
-    app.kakao.accepts_token("good-token", me.clone());
+    let me = full_me(3_095_134_389, "Sample@Sample.com", true, true);
+    app.kakao.accepts_token("good-token", kakao_user(me.clone()));
 
     let response = app.post_kakao_login(&json!({"access_token": "good-token"})).await;
 
@@ -97,9 +97,9 @@ async fn a_second_login_refreshes_extra_data_and_keeps_the_user(backend: Backend
     let app = spawn_app(backend).await;
     let first = app.login_new_kakao_user(42).await;
     let before = social_account::Entity::find().one(&app.db).await.unwrap().unwrap();
-    let mut changed = minimal_user(42);
+    let mut changed = minimal_me(42);
     changed["kakao_account"]["profile"]["nickname"] = json!("새이름");
-    app.kakao.accepts_token("token-42b", changed.clone());
+    app.kakao.accepts_token("token-42b", kakao_user(changed.clone()));
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let second = app.post_kakao_login(&json!({"access_token": "token-42b"})).await;
@@ -175,7 +175,8 @@ async fn a_token_issued_to_another_kakao_app_is_refused(backend: Backend) {
 
 async fn an_expired_or_unknown_kakao_token_returns_400(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.kakao.rejects_token_as_expired("expired");
+    app.kakao.accepts_token("expired", minimal_user(6));
+    assert!(app.kakao.expire_token("expired"));
 
     let kakao_calls = || app.kakao.calls("/v2/user/me") + app.kakao.calls("/v1/user/access_token_info");
     let mut asked_kakao = 0;
@@ -258,10 +259,10 @@ async fn kakao_ids_above_two_to_the_31_and_near_two_to_the_63_work(backend: Back
 
 async fn a_user_without_email_or_with_an_invalid_one_logs_in(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.kakao.accepts_token("bare", json!({"id": 11}));
+    app.kakao.accepts_token("bare", kakao_user(json!({"id": 11})));
     app.kakao.accepts_token(
         "no-consent",
-        json!({"id": 12, "kakao_account": {"email_needs_agreement": true}}),
+        kakao_user(json!({"id": 12, "kakao_account": {"email_needs_agreement": true}})),
     );
     app.kakao
         .accepts_token("invalid-email", full_user(13, "old@x.io", false, true));
@@ -542,9 +543,9 @@ async fn a_shared_nickname_names_every_user_after_it_without_failed_inserts(back
     let stored = user::Entity::find().count(&app.db).await.unwrap();
     assert_eq!(stored, 25);
 
-    let mut long = crate::fake_kakao::minimal_user(26);
+    let mut long = minimal_me(26);
     long["kakao_account"]["profile"]["nickname"] = json!("가".repeat(300));
-    app.kakao.accepts_token("long", long);
+    app.kakao.accepts_token("long", kakao_user(long));
     let response = app.post_kakao_login(&json!({"access_token": "long"})).await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();

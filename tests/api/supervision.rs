@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::{
-    fake_kakao::minimal_user,
     helpers::{Backend, assert_error, on_every_backend, spawn_app},
+    kakao::minimal_user,
 };
 
 on_every_backend!(a_stopped_token_writer_answers_503_and_comes_back);

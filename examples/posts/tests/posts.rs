@@ -7,10 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use authbridge::{
-    emulator::{self, Emulator, EmulatorConfig},
-    store,
-};
+use authbridge::store;
+use kakao_emulator::{self as emulator, Emulator, EmulatorConfig};
 use reqwest::{
     StatusCode,
     multipart::{Form, Part},

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
+use crate::{
     CallbackMethod, Shared, UnlinkCallback,
     grants::Grant,
     json_response,
@@ -34,7 +34,7 @@ const REFERRER_TYPES: [&str; 5] = [
 #[handler]
 pub(super) fn list_users(shared: Data<&Arc<Shared>>) -> Response {
     let users: Vec<Value> = shared
-        .users
+        .users()
         .all()
         .iter()
         .map(|u| json!({"id": u.id(), "nickname": u.nickname(), "email": u.email(), "scopes": u.scopes()}))
@@ -79,12 +79,13 @@ pub(super) async fn mint_tokens(shared: Data<&Arc<Shared>>, body: Body) -> Resul
         UserId::Text(id) => id.parse().ok(),
     };
     let user = user_id
-        .and_then(|id| shared.users.get(id))
+        .and_then(|id| shared.user(id))
         .ok_or_else(|| KauthError::invalid_request("user_id names no emulated user"))?;
-    let app = &shared.config.app;
-    let client_id = request.client_id.unwrap_or_else(|| app.rest_api_key.clone());
-    let kind = app
-        .key_kind(&client_id)
+    let client_id = request
+        .client_id
+        .unwrap_or_else(|| shared.config.app.rest_api_key.clone());
+    let (app, kind) = shared
+        .app_by_key(&client_id)
         .ok_or_else(|| KauthError::invalid_request("client_id is not a key of the emulated app"))?;
     let mut scopes = user.scopes();
     if request
@@ -120,7 +121,7 @@ pub(super) async fn unlink_user(req: &Request, Path(id): Path<String>, shared: D
             &json!({"error": "invalid_request", "error_description": format!("referrer_type must be one of {REFERRER_TYPES:?}")}),
         );
     }
-    let Some(user) = id.parse::<i64>().ok().and_then(|id| shared.users.get(id)) else {
+    let Some(user) = id.parse::<i64>().ok().and_then(|id| shared.user(id)) else {
         return json_response(
             StatusCode::NOT_FOUND,
             &json!({"error": "not_found", "error_description": "no emulated user with this id"}),

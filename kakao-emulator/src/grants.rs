@@ -10,7 +10,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
-use super::{KeyKind, Lifetimes};
+use crate::{KeyKind, Lifetimes};
 
 /// What a login granted: who, to which app and key, with which scopes.
 #[derive(Debug, Clone)]
@@ -86,10 +86,15 @@ fn remaining(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<Duration> 
 
 impl Grants {
     pub fn insert_code(&mut self, code: Code) -> String {
-        self.unlinked.remove(&code.grant.user_id);
         let value = random_token(64);
-        self.codes.insert(value.clone(), code);
+        self.insert_code_as(value.clone(), code);
         value
+    }
+
+    /// A code with a value the caller chose (scripted by a test).
+    pub fn insert_code_as(&mut self, value: String, code: Code) {
+        self.unlinked.remove(&code.grant.user_id);
+        self.codes.insert(value, code);
     }
 
     /// Removes the code: a code works once, whatever happens next (kakao-api.md 4.2, KOE320).
@@ -99,11 +104,29 @@ impl Grants {
 
     /// A new grant with its first access and refresh token.
     pub fn issue(&mut self, grant: Grant, lifetimes: &Lifetimes, now: DateTime<Utc>) -> TokenSet {
+        self.issue_as(grant, random_token(48), lifetimes, now)
+    }
+
+    /// As `issue`, with an access token the caller chose (scripted by a test).
+    pub fn issue_as(
+        &mut self,
+        grant: Grant,
+        access_token: String,
+        lifetimes: &Lifetimes,
+        now: DateTime<Utc>,
+    ) -> TokenSet {
         self.unlinked.remove(&grant.user_id);
         self.next_grant += 1;
         let id = self.next_grant;
         self.grants.insert(id, grant.clone());
-        let (access_token, expires_in) = self.new_access(id, lifetimes.access(grant.kind), now);
+        let expires_in = lifetimes.access(grant.kind);
+        self.access.insert(
+            access_token.clone(),
+            Issued {
+                grant: id,
+                expires_at: now + expires_in,
+            },
+        );
         let refresh = self.new_refresh(id, lifetimes.refresh, now);
         TokenSet {
             grant,
@@ -125,6 +148,14 @@ impl Grants {
         let expires_at = now + lifetime;
         self.refresh.insert(token.clone(), Issued { grant, expires_at });
         (token, lifetime)
+    }
+
+    /// The access token's lifetime ends now; false when there is no such token.
+    pub fn expire_access(&mut self, token: &str, now: DateTime<Utc>) -> bool {
+        self.access
+            .get_mut(token)
+            .map(|issued| issued.expires_at = now)
+            .is_some()
     }
 
     pub fn lookup_access(&self, token: &str, now: DateTime<Utc>) -> AccessLookup {

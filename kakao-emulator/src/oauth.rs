@@ -16,10 +16,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use url::Url;
 
-use super::{
-    KakaoApp, KeyKind, Shared,
+use crate::{
+    KeyKind, Shared,
+    config::secret_eq,
     grants::{Code, Grant, TokenSet},
-    json_response, oidc, params, read_body, secret_eq,
+    json_response, oidc, params, read_body,
 };
 
 /// A kauth error: `{"error", "error_description"[, "error_code": "KOE…"]}` (kakao-api.md 4.4).
@@ -95,10 +96,9 @@ pub(super) fn authorize(req: &Request, shared: Data<&Arc<Shared>>) -> Response {
 struct PageError(&'static str, &'static str);
 
 fn authorize_flow(shared: &Shared, p: &Params) -> Result<Response, PageError> {
-    let app = &shared.config.app;
     let client_id = param(p, "client_id").ok_or(PageError("KOE101", "client_id is required"))?;
-    let kind = app
-        .key_kind(client_id)
+    let (app, kind) = shared
+        .app_by_key(client_id)
         .ok_or(PageError("KOE101", "Not exist client_id: no key of this app"))?;
     let redirect_uri = param(p, "redirect_uri").ok_or(PageError("KOE006", "redirect_uri is required"))?;
     let redirect = Url::parse(redirect_uri)
@@ -123,8 +123,9 @@ fn authorize_flow(shared: &Shared, p: &Params) -> Result<Response, PageError> {
     }
     let user = match param(p, "login_hint") {
         Some(hint) => shared
-            .users
+            .users()
             .by_hint(hint)
+            .cloned()
             .ok_or(PageError("login_hint", "login_hint names no emulated user"))?,
         None if param(p, "prompt").is_some_and(|v| v.split(',').any(|x| x == "none")) => {
             return Ok(redirect_error(
@@ -134,7 +135,7 @@ fn authorize_flow(shared: &Shared, p: &Params) -> Result<Response, PageError> {
                 "user authentication required.",
             ));
         }
-        None => return Ok(picker_page(shared, p)),
+        None => return Ok(picker_page(shared, app.app_id, p)),
     };
     let now = Utc::now();
     let mut scopes = user.scopes();
@@ -205,7 +206,7 @@ fn error_page(code: &str, message: &str) -> Response {
 }
 
 /// The login page: one link per user; each repeats the request with `login_hint`.
-fn picker_page(shared: &Shared, p: &Params) -> Response {
+fn picker_page(shared: &Shared, app_id: i64, p: &Params) -> Response {
     let link = |extra: (&str, &str)| {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (k, v) in p.iter().filter(|(k, _)| *k != "login_hint" && *k != "emulator_cancel") {
@@ -215,7 +216,7 @@ fn picker_page(shared: &Shared, p: &Params) -> Response {
         escape(&format!("/oauth/authorize?{}", query.finish()))
     };
     let items: String = shared
-        .users
+        .users()
         .all()
         .iter()
         .map(|u| {
@@ -230,7 +231,7 @@ fn picker_page(shared: &Shared, p: &Params) -> Response {
     Html(format!(
         "<!doctype html><html lang=\"ko\"><meta charset=\"utf-8\"><title>Kakao emulator: log in</title>\
          <h1>Kakao emulator</h1><p>Log in to app {} as:</p><ul>{items}</ul><p><a href=\"{}\">Cancel</a></p></html>",
-        shared.config.app.app_id,
+        app_id,
         link(("emulator_cancel", "1")),
     ))
     .into_response()
@@ -245,7 +246,7 @@ pub(super) async fn token(shared: Data<&Arc<Shared>>, body: Body) -> Result<Resp
     let p: Params = form_urlencoded::parse(&bytes).into_owned().collect();
     let grant_type = param(&p, "grant_type").ok_or_else(|| KauthError::invalid_request("grant_type is required"))?;
     let client_id = param(&p, "client_id").ok_or_else(|| KauthError::invalid_request("client_id is required"))?;
-    authenticate_client(&shared.config.app, client_id, param(&p, "client_secret"))?;
+    authenticate_client(&shared, client_id, param(&p, "client_secret"))?;
     let now = Utc::now();
     let body = match grant_type {
         "authorization_code" => {
@@ -281,8 +282,8 @@ pub(super) async fn token(shared: Data<&Arc<Shared>>, body: Body) -> Result<Resp
 }
 
 /// The client secret is a REST-API-key setting; SDK logins with the native or JS key send none.
-fn authenticate_client(app: &KakaoApp, client_id: &str, secret: Option<&str>) -> Result<KeyKind, KauthError> {
-    let kind = app.key_kind(client_id).ok_or_else(|| {
+fn authenticate_client(shared: &Shared, client_id: &str, secret: Option<&str>) -> Result<KeyKind, KauthError> {
+    let (app, kind) = shared.app_by_key(client_id).ok_or_else(|| {
         KauthError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -356,10 +357,7 @@ pub(super) fn token_response(
     with_scope: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, KauthError> {
-    let user = shared
-        .users
-        .get(set.grant.user_id)
-        .ok_or_else(KauthError::server_error)?;
+    let user = shared.user(set.grant.user_id).ok_or_else(KauthError::server_error)?;
     // Kakao reports one second less than the lifetime (21599, 5183999: kakao-api.md 4.2).
     let secs = |d: std::time::Duration| d.as_secs().saturating_sub(1);
     let mut body = json!({
@@ -372,7 +370,7 @@ pub(super) fn token_response(
         body["refresh_token_expires_in"] = json!(secs(*lifetime));
     }
     if set.grant.has_openid() {
-        body["id_token"] = json!(oidc::id_token(shared, &set.grant, user, nonce, now)?);
+        body["id_token"] = json!(oidc::id_token(shared, &set.grant, &user, nonce, now)?);
     }
     if with_scope && !set.grant.scopes.is_empty() {
         body["scope"] = json!(set.grant.scopes.join(" "));

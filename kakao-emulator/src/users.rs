@@ -269,7 +269,7 @@ pub fn builtin_users() -> Vec<EmulatedUser> {
 
 /// The user set, looked up by id or by `login_hint`.
 #[derive(Debug)]
-pub(super) struct Users(Vec<EmulatedUser>);
+pub(crate) struct Users(Vec<EmulatedUser>);
 
 impl Users {
     pub fn new(users: Vec<EmulatedUser>) -> anyhow::Result<Self> {
@@ -282,6 +282,14 @@ impl Users {
             );
         }
         Ok(Self(users))
+    }
+
+    /// Adds the user, or replaces the one with its id.
+    pub fn upsert(&mut self, user: EmulatedUser) {
+        match self.0.iter_mut().find(|u| u.id == user.id) {
+            Some(known) => *known = user,
+            None => self.0.push(user),
+        }
     }
 
     pub fn all(&self) -> &[EmulatedUser] {

@@ -13,8 +13,8 @@ use poem::{
 };
 use serde_json::{Value, json};
 
-use super::{
-    Shared,
+use crate::{
+    Shared, Unlink,
     grants::{AccessLookup, Grant},
     json_response, params, read_body,
 };
@@ -73,6 +73,8 @@ impl ResponseError for KapiError {
 /// Who a kapi call is about: the token's user, or the admin key's `target_id`.
 struct Caller {
     user_id: i64,
+    /// The app the call acts for: the token's, or the one whose admin key was shown.
+    app_id: i64,
     /// With a Bearer token: its grant, remaining lifetime and the token itself.
     bearer: Option<(Grant, Duration, String)>,
 }
@@ -87,6 +89,7 @@ fn caller(shared: &Shared, req: &Request, p: &std::collections::HashMap<String, 
         return match shared.grants().lookup_access(token.trim(), Utc::now()) {
             AccessLookup::Valid { grant, remaining } => Ok(Caller {
                 user_id: grant.user_id,
+                app_id: grant.app_id,
                 bearer: Some((grant, remaining, token.trim().to_owned())),
             }),
             AccessLookup::Expired => Err(KapiError::unauthorized("this access token is already expired")),
@@ -96,9 +99,10 @@ fn caller(shared: &Shared, req: &Request, p: &std::collections::HashMap<String, 
     let Some(key) = header.strip_prefix("KakaoAK ") else {
         return Err(KapiError::unauthorized("no authentication key!"));
     };
-    if !shared.config.app.is_admin_key(key.trim()) {
-        return Err(KapiError::unauthorized("invalid app key."));
-    }
+    let app_id = shared
+        .app_by_admin_key(key.trim())
+        .ok_or(KapiError::unauthorized("invalid app key."))?
+        .app_id;
     // With the admin key the user is named in the request (kakao-api.md 1.1, 6.1).
     if p.get("target_id_type").map(String::as_str) != Some("user_id") {
         return Err(KapiError::bad_parameter(
@@ -109,10 +113,14 @@ fn caller(shared: &Shared, req: &Request, p: &std::collections::HashMap<String, 
         .get("target_id")
         .and_then(|v| v.parse::<i64>().ok())
         .ok_or(KapiError::bad_parameter("target_id must be a user id (Long)"))?;
-    if shared.users.get(user_id).is_none() || !shared.grants().is_linked(user_id) {
+    if shared.user(user_id).is_none() || !shared.grants().is_linked(user_id) {
         return Err(KapiError::not_registered());
     }
-    Ok(Caller { user_id, bearer: None })
+    Ok(Caller {
+        user_id,
+        app_id,
+        bearer: None,
+    })
 }
 
 async fn read_params(req: &Request, body: Body) -> Result<std::collections::HashMap<String, String>, KapiError> {
@@ -127,7 +135,7 @@ async fn read_params(req: &Request, body: Body) -> Result<std::collections::Hash
 pub(super) async fn me(req: &Request, body: Body, shared: Data<&Arc<Shared>>) -> Result<Response, KapiError> {
     let p = read_params(req, body).await?;
     let caller = caller(&shared, req, &p)?;
-    let user = shared.users.get(caller.user_id).ok_or(KapiError::not_registered())?;
+    let user = shared.user(caller.user_id).ok_or(KapiError::not_registered())?;
     let keys = match p.get("property_keys") {
         Some(raw) => Some(
             serde_json::from_str::<Vec<String>>(raw)
@@ -179,6 +187,10 @@ pub(super) async fn unlink(req: &Request, body: Body, shared: Data<&Arc<Shared>>
     let p = read_params(req, body).await?;
     let caller = caller(&shared, req, &p)?;
     shared.grants().unlink(caller.user_id);
+    crate::lock(&shared.unlinks).push(Unlink {
+        user_id: caller.user_id,
+        app_id: caller.app_id,
+    });
     Ok(json_response(StatusCode::OK, &json!({"id": caller.user_id})))
 }
 
@@ -191,7 +203,7 @@ pub(super) async fn userinfo(req: &Request, body: Body, shared: Data<&Arc<Shared
     if caller.bearer.is_none() {
         return Err(KapiError::bad_parameter("this API takes a user access token (Bearer)"));
     }
-    let user = shared.users.get(caller.user_id).ok_or(KapiError::not_registered())?;
+    let user = shared.user(caller.user_id).ok_or(KapiError::not_registered())?;
     let mut info = json!({"sub": user.id().to_string()});
     let mut put = |key: &str, value: Option<&str>| {
         if let Some(v) = value {

@@ -1,5 +1,5 @@
 //! Emulator flows: authorization code with PKCE, refresh rotation, ID tokens against the JWKS,
-//! the unlink webhook, and authbridge exchanging an emulator token.
+//! and the unlink webhook.
 
 use std::{
     sync::{Arc, Mutex},
@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Emu, FULL, INVALID_EMAIL, REST_KEY, SECRET, assert_kauth_error, start, start_with};
-use crate::helpers::{Backend, assert_error, spawn_app_with};
 
 const REDIRECT: &str = "http://localhost:3000/callback";
 
@@ -313,7 +312,7 @@ async fn webhook_receiver() -> (url::Url, Calls) {
 
 #[tokio::test]
 async fn a_user_unlinking_in_kakao_revokes_tokens_and_calls_the_webhook_with_the_admin_key() {
-    use authbridge::emulator::{CallbackMethod, UnlinkCallback};
+    use kakao_emulator::{CallbackMethod, UnlinkCallback};
     for method in [CallbackMethod::Post, CallbackMethod::Get] {
         let (url, calls) = webhook_receiver().await;
         let emu = start_with(|c| c.unlink_callback = Some(UnlinkCallback { url, method })).await;
@@ -347,28 +346,4 @@ async fn a_user_unlinking_in_kakao_revokes_tokens_and_calls_the_webhook_with_the
             [(method.to_owned(), "KakaoAK emulator-admin-key".to_owned(), expected)]
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authbridge_logs_in_with_an_emulator_token_and_refuses_a_foreign_apps_token() {
-    let emu = start().await;
-    let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.kakao.api_base = emu.base.parse().unwrap();
-        s.kakao.auth_base = emu.base.parse().unwrap();
-    })
-    .await;
-    let token = emu.access_token(FULL).await;
-    let foreign = emu.mint(json!({"user_id": FULL, "app_id": 9999})).await;
-
-    let response = app.post_kakao_login(&json!({"access_token": token})).await;
-    let refused = app
-        .post_kakao_login(&json!({"access_token": foreign["access_token"]}))
-        .await;
-
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    assert!(body["access"].is_string() && body["refresh"].is_string(), "{body}");
-    assert_eq!(body["user"]["email"], "sample@sample.com");
-    assert_eq!(app.kakao.calls("/v2/user/me"), 0, "the fake is not used");
-    assert_error(refused, 400, "provider_app_mismatch").await;
 }

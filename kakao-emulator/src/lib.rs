@@ -1,10 +1,13 @@
 //! Kakao emulator (`authbridge emulate kakao`): Kakao's `kauth` and `kapi` hosts on one port, for
-//! offline development and tests. Facts: shared/kakao-api.md. In memory only; never touches the
-//! database or authbridge's own settings.
+//! offline development and tests. Facts: shared/kakao-api.md. In memory only; knows nothing of
+//! authbridge (no database, no settings), so it builds and is tested as a crate of its own.
 
 mod api;
+mod config;
 mod control;
+mod faults;
 mod grants;
+mod handle;
 mod oauth;
 mod oidc;
 mod users;
@@ -12,7 +15,6 @@ mod users;
 use std::{
     collections::HashMap,
     future::Future,
-    net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
@@ -27,186 +29,69 @@ use poem::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use subtle::ConstantTimeEq;
 use url::Url;
 
-pub use self::users::{EmulatedUser, builtin_users, load_users};
-use self::{grants::Grants, oidc::Signer, users::Users};
-
-pub const DEFAULT_APP_ID: i64 = 1234;
-pub const DEFAULT_REST_API_KEY: &str = "emulator-rest-key";
-pub const DEFAULT_NATIVE_APP_KEY: &str = "emulator-native-key";
-pub const DEFAULT_JAVASCRIPT_KEY: &str = "emulator-js-key";
-pub const DEFAULT_CLIENT_SECRET: &str = "emulator-secret";
-pub const DEFAULT_ADMIN_KEY: &str = "emulator-admin-key";
-/// The issuer real Kakao puts in ID tokens (kakao-api.md 5.3), so a verifier needs no change.
-pub const DEFAULT_ISSUER: &str = "https://kauth.kakao.com";
-
-const DAY: u64 = 24 * 3600;
-
-/// Everything the emulator serves: the emulated Kakao app, its users, lifetimes.
-#[derive(Debug, Clone)]
-pub struct EmulatorConfig {
-    /// Address to listen on; port 0 picks a free one.
-    pub listen: SocketAddr,
-    /// URL clients reach the emulator at (discovery document, banner); default `http://<bound address>`.
-    pub public_url: Option<Url>,
-    pub app: KakaoApp,
-    pub users: Vec<EmulatedUser>,
-    /// `iss` of the ID tokens.
-    pub issuer: String,
-    pub lifetimes: Lifetimes,
-    pub unlink_callback: Option<UnlinkCallback>,
-}
-
-impl Default for EmulatorConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 18080)),
-            public_url: None,
-            app: KakaoApp::default(),
-            users: builtin_users(),
-            issuer: DEFAULT_ISSUER.into(),
-            lifetimes: Lifetimes::default(),
-            unlink_callback: None,
-        }
-    }
-}
-
-/// The emulated Kakao Developers app (kakao-api.md 7.2).
-#[derive(Debug, Clone)]
-pub struct KakaoApp {
-    pub app_id: i64,
-    pub rest_api_key: String,
-    pub native_app_key: String,
-    pub javascript_key: String,
-    /// `None`: "Client Secret" is off. Checked only for the REST API key, as Kakao does.
-    pub client_secret: Option<SecretString>,
-    pub admin_key: SecretString,
-    /// Registered redirect URIs; empty allows any. `kakao<native key>://oauth` is always allowed.
-    pub redirect_uris: Vec<String>,
-}
-
-impl Default for KakaoApp {
-    fn default() -> Self {
-        Self {
-            app_id: DEFAULT_APP_ID,
-            rest_api_key: DEFAULT_REST_API_KEY.into(),
-            native_app_key: DEFAULT_NATIVE_APP_KEY.into(),
-            javascript_key: DEFAULT_JAVASCRIPT_KEY.into(),
-            client_secret: Some(SecretString::from(DEFAULT_CLIENT_SECRET)),
-            admin_key: SecretString::from(DEFAULT_ADMIN_KEY),
-            redirect_uris: Vec::new(),
-        }
-    }
-}
-
-/// Which of the app's keys a client used; it sets the access-token lifetime (kakao-api.md 7.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    Rest,
-    Native,
-    JavaScript,
-}
-
-impl KakaoApp {
-    pub fn key_kind(&self, client_id: &str) -> Option<KeyKind> {
-        [
-            (&self.rest_api_key, KeyKind::Rest),
-            (&self.native_app_key, KeyKind::Native),
-            (&self.javascript_key, KeyKind::JavaScript),
-        ]
-        .into_iter()
-        .find(|(key, _)| key.as_str() == client_id)
-        .map(|(_, kind)| kind)
-    }
-
-    fn allows_redirect(&self, kind: KeyKind, uri: &str) -> bool {
-        if kind == KeyKind::Native && uri == format!("kakao{}://oauth", self.native_app_key) {
-            return true;
-        }
-        self.redirect_uris.is_empty() || self.redirect_uris.iter().any(|r| r == uri)
-    }
-
-    fn is_admin_key(&self, key: &str) -> bool {
-        secret_eq(&self.admin_key, key)
-    }
-}
-
-fn secret_eq(secret: &SecretString, presented: &str) -> bool {
-    secret.expose_secret().as_bytes().ct_eq(presented.as_bytes()).into()
-}
-
-/// Token lifetimes; Kakao's by default (kakao-api.md 7.1). Short values make expiry testable.
-#[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
-    pub rest_access: Duration,
-    pub native_access: Duration,
-    pub javascript_access: Duration,
-    pub refresh: Duration,
-    /// A refresh returns a new refresh token only when the old one has less than this left.
-    pub refresh_rotation_window: Duration,
-    pub code: Duration,
-}
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Self {
-            rest_access: Duration::from_secs(6 * 3600),
-            native_access: Duration::from_secs(12 * 3600),
-            javascript_access: Duration::from_secs(2 * 3600),
-            refresh: Duration::from_secs(60 * DAY),
-            refresh_rotation_window: Duration::from_secs(30 * DAY),
-            code: Duration::from_secs(600),
-        }
-    }
-}
-
-impl Lifetimes {
-    /// Sets the access-token lifetime of every key kind.
-    pub fn with_access(mut self, lifetime: Duration) -> Self {
-        self.rest_access = lifetime;
-        self.native_access = lifetime;
-        self.javascript_access = lifetime;
-        self
-    }
-
-    fn access(&self, kind: KeyKind) -> Duration {
-        match kind {
-            KeyKind::Rest => self.rest_access,
-            KeyKind::Native => self.native_access,
-            KeyKind::JavaScript => self.javascript_access,
-        }
-    }
-}
-
-/// Where the unlink webhook goes (kakao-api.md 6.3).
-#[derive(Debug, Clone)]
-pub struct UnlinkCallback {
-    pub url: Url,
-    pub method: CallbackMethod,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CallbackMethod {
-    Get,
-    Post,
-}
+pub use self::{
+    config::{
+        CallbackMethod, DEFAULT_ADMIN_KEY, DEFAULT_APP_ID, DEFAULT_CLIENT_SECRET, DEFAULT_ISSUER,
+        DEFAULT_JAVASCRIPT_KEY, DEFAULT_NATIVE_APP_KEY, DEFAULT_REST_API_KEY, EmulatorConfig, KakaoApp, KeyKind,
+        Lifetimes, UnlinkCallback,
+    },
+    faults::Fault,
+    handle::{Handle, Unlink},
+    oidc::SigningKey,
+    users::{EmulatedUser, builtin_users, load_users},
+};
+use self::{faults::Faults, grants::Grants, users::Users};
 
 /// State shared by every handler.
 struct Shared {
     config: EmulatorConfig,
-    users: Users,
-    signer: Signer,
+    users: Mutex<Users>,
+    /// Swapped whole when a test rotates the key (`Handle::rotate_signing_key`).
+    signer: Mutex<SigningKey>,
     grants: Mutex<Grants>,
+    faults: Mutex<Faults>,
+    unlinks: Mutex<Vec<Unlink>>,
     http: reqwest::Client,
     base_url: Url,
 }
 
+/// A panic while holding a lock leaves plain maps behind: still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Shared {
     fn grants(&self) -> MutexGuard<'_, Grants> {
-        // A panic while holding the lock leaves plain maps behind: still usable.
-        self.grants.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.grants)
+    }
+
+    fn users(&self) -> MutexGuard<'_, Users> {
+        lock(&self.users)
+    }
+
+    /// A copy, so no lock is held across an `.await`.
+    fn user(&self, id: i64) -> Option<EmulatedUser> {
+        self.users().get(id).cloned()
+    }
+
+    fn signer(&self) -> SigningKey {
+        lock(&self.signer).clone()
+    }
+
+    fn apps(&self) -> impl Iterator<Item = &KakaoApp> {
+        std::iter::once(&self.config.app).chain(&self.config.other_apps)
+    }
+
+    /// The app a client id (REST, native or JS key) belongs to, and which of its keys it is.
+    fn app_by_key(&self, client_id: &str) -> Option<(&KakaoApp, KeyKind)> {
+        self.apps()
+            .find_map(|app| app.key_kind(client_id).map(|kind| (app, kind)))
+    }
+
+    fn app_by_admin_key(&self, key: &str) -> Option<&KakaoApp> {
+        self.apps().find(|app| app.is_admin_key(key))
     }
 }
 
@@ -219,9 +104,12 @@ pub struct Emulator {
 
 impl Emulator {
     pub async fn build(config: EmulatorConfig) -> anyhow::Result<Self> {
-        let signer = tokio::task::spawn_blocking(Signer::generate)
-            .await
-            .context("generating the RSA key")??;
+        let signer = match &config.signing_key {
+            Some(key) => key.clone(),
+            None => tokio::task::spawn_blocking(SigningKey::generate)
+                .await
+                .context("generating the RSA key")??,
+        };
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -242,10 +130,12 @@ impl Emulator {
             .build()
             .context("building the HTTP client")?;
         let shared = Arc::new(Shared {
-            users: Users::new(config.users.clone())?,
+            users: Mutex::new(Users::new(config.users.clone())?),
             config,
-            signer,
+            signer: Mutex::new(signer),
             grants: Mutex::new(Grants::default()),
+            faults: Mutex::new(Faults::default()),
+            unlinks: Mutex::new(Vec::new()),
             http,
             base_url,
         });
@@ -258,6 +148,11 @@ impl Emulator {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// In-process control of this emulator, before and while it serves (tests).
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.shared.clone())
     }
 
     /// Base URL for both Kakao hosts (`AUTHBRIDGE_KAKAO_API_BASE` and `AUTHBRIDGE_KAKAO_AUTH_BASE`).
@@ -297,14 +192,15 @@ impl Emulator {
             shown(&c.app.admin_key, DEFAULT_ADMIN_KEY),
             url = base.trim_end_matches('/'),
         );
-        for user in self.shared.users.all() {
+        let users = self.shared.users();
+        for user in users.all() {
             out.push_str(&format!("    {}  {}\n", user.id(), user.label()));
         }
         out.push_str(&format!(
             "  authbridge: AUTHBRIDGE_KAKAO_API_BASE={url} AUTHBRIDGE_KAKAO_AUTH_BASE={url}\n  \
              mint a token: curl -s -X POST {base}emulator/tokens -H 'Content-Type: application/json' \
              -d '{{\"user_id\": {}}}'",
-            self.shared.users.all().first().map_or(0, EmulatedUser::id),
+            users.all().first().map_or(0, EmulatedUser::id),
             url = base.trim_end_matches('/'),
         ));
         out
@@ -334,6 +230,7 @@ fn route(shared: Arc<Shared>) -> impl Endpoint {
         .at("/emulator/users/:id/unlink", post(control::unlink_user))
         .at("/emulator/tokens", post(control::mint_tokens))
         .with(SensitiveHeader::new().header(header::AUTHORIZATION))
+        .around(faults::act_out)
         .around(log_request)
         .data(shared)
 }

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Shared, grants::Grant, json_response, oauth::KauthError, read_body, users::EmulatedUser};
+use crate::{Shared, grants::Grant, json_response, oauth::KauthError, read_body, users::EmulatedUser};
 
 /// The ID-token payload (kakao-api.md 5.3): no `email_verified`, `at_hash` or `azp`.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct IdTokenClaims {
+pub(crate) struct IdTokenClaims {
     pub iss: String,
     pub aud: String,
     pub sub: String,
@@ -34,7 +34,11 @@ pub(super) struct IdTokenClaims {
     pub email: Option<String>,
 }
 
-pub(super) struct Signer {
+/// The RSA key ID tokens are signed with; cheap to clone. The private half never leaves memory.
+#[derive(Clone)]
+pub struct SigningKey(Arc<KeyMaterial>);
+
+struct KeyMaterial {
     kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -42,44 +46,64 @@ pub(super) struct Signer {
     e: String,
 }
 
-impl Signer {
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.0.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
     /// A fresh 2048-bit RSA key, like Kakao's; the `kid` is 30 hex digits, as Kakao's are.
+    /// Takes a noticeable moment: call it off the async workers (`spawn_blocking`).
     pub fn generate() -> anyhow::Result<Self> {
         let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).context("generating an RSA key")?;
         let der = key.to_pkcs1_der().context("encoding the RSA key")?;
         let n_bytes = key.n().to_bytes_be();
         let e_bytes = key.e().to_bytes_be();
         let kid = hex::encode(Sha256::digest(&n_bytes))[..30].to_owned();
-        Ok(Self {
+        Ok(Self(Arc::new(KeyMaterial {
             kid,
             encoding: EncodingKey::from_rsa_der(der.as_bytes()),
             decoding: DecodingKey::from_rsa_raw_components(&n_bytes, &e_bytes),
             n: URL_SAFE_NO_PAD.encode(n_bytes),
             e: URL_SAFE_NO_PAD.encode(e_bytes),
-        })
+        })))
+    }
+
+    /// The `kid` the JWKS publishes this key under.
+    pub fn kid(&self) -> &str {
+        &self.0.kid
     }
 
     fn jwks(&self) -> Value {
-        json!({"keys": [{"kid": self.kid, "kty": "RSA", "alg": "RS256", "use": "sig", "n": self.n, "e": self.e}]})
+        let k = &self.0;
+        json!({"keys": [{"kid": k.kid, "kty": "RSA", "alg": "RS256", "use": "sig", "n": k.n, "e": k.e}]})
     }
 
-    fn sign(&self, claims: &IdTokenClaims) -> Result<String, jsonwebtoken::errors::Error> {
+    /// RS256 over any claims, with `kid` in the header (the key's own unless a test names another).
+    pub(crate) fn sign(
+        &self,
+        claims: &impl Serialize,
+        kid: Option<&str>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(kid.unwrap_or(&self.0.kid).to_owned());
         header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
+        jsonwebtoken::encode(&header, claims, &self.0.encoding)
     }
 
     fn verify(&self, token: &str, issuer: &str) -> Result<IdTokenClaims, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[issuer]);
         validation.validate_aud = false;
-        jsonwebtoken::decode(token, &self.decoding, &validation).map(|d| d.claims)
+        jsonwebtoken::decode(token, &self.0.decoding, &validation).map(|d| d.claims)
     }
 }
 
 /// The ID token for a grant with `openid`; `nonce` only at the code exchange, raw as sent.
-pub(super) fn id_token(
+pub(crate) fn id_token(
     shared: &Shared,
     grant: &Grant,
     user: &EmulatedUser,
@@ -99,7 +123,7 @@ pub(super) fn id_token(
         picture: user.picture().map(str::to_owned),
         email: user.trusted_email().map(str::to_owned),
     };
-    shared.signer.sign(&claims).map_err(|e| {
+    shared.signer().sign(&claims, None).map_err(|e| {
         tracing::error!(error = %e, "signing an ID token");
         KauthError::server_error()
     })
@@ -133,7 +157,7 @@ pub(super) fn discovery(shared: Data<&Arc<Shared>>) -> Response {
 /// `GET /.well-known/jwks.json` (kakao-api.md 5.2).
 #[handler]
 pub(super) fn jwks(shared: Data<&Arc<Shared>>) -> Response {
-    json_response(StatusCode::OK, &shared.signer.jwks())
+    json_response(StatusCode::OK, &shared.signer().jwks())
 }
 
 /// `POST /oauth/tokeninfo` (kakao-api.md 5.4, Kakao's debug endpoint): the payload, or KOE400.
@@ -144,7 +168,7 @@ pub(super) async fn tokeninfo(shared: Data<&Arc<Shared>>, body: Body) -> Result<
         .find(|(k, _)| k == "id_token")
         .map(|(_, v)| v.into_owned())
         .ok_or_else(|| KauthError::invalid_request("id_token is required"))?;
-    let claims = shared.signer.verify(&token, &shared.config.issuer).map_err(|e| {
+    let claims = shared.signer().verify(&token, &shared.config.issuer).map_err(|e| {
         let why = match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => "id_token expired",
             jsonwebtoken::errors::ErrorKind::InvalidIssuer => "invalid issuer",
