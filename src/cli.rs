@@ -429,7 +429,7 @@ async fn tokens_for(db: &sea_orm::DatabaseConnection, settings: &Settings) -> an
         std::sync::Arc::new(keys),
         db.clone(),
         // A one-shot command writes a token or two: the pool will do, no connection of its own.
-        db.clone(),
+        crate::write_queue::WriteQueue::start(db.clone(), crate::metrics::Metrics::default()),
         crate::store::cache::Cached::new(db.clone(), settings.cache_ttl),
         settings,
         &crate::metrics::Metrics::default(),

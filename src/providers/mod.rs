@@ -1,6 +1,7 @@
 //! Identity providers: the `Provider` trait, what a verified login yields, and the registry.
 //! Providers talk HTTP to the outside world and never touch the database.
 
+mod app;
 mod kakao;
 mod metered;
 mod oauth;
@@ -12,7 +13,9 @@ use secrecy::SecretString;
 
 pub use kakao::Kakao;
 
-use crate::{config::Settings, metrics::Metrics, store::social::SocialApp};
+pub use app::SocialApp;
+
+use crate::{config::Settings, metrics::Metrics};
 
 /// How verifying a provider credential failed; `ApiError` maps each to a status.
 #[derive(Debug, thiserror::Error)]
