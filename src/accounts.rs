@@ -339,7 +339,7 @@ pub async fn register(
     )
     .await
     {
-        Err(StoreError::Conflict(_)) => {
+        Err(StoreError::Taken { .. }) => {
             return Err(ApiError::field(
                 code::INVALID,
                 "username",
@@ -351,7 +351,7 @@ pub async fn register(
     if let Err(e) = store::users::insert_email(&txn, user.id, email, false).await {
         return match e {
             // Registered concurrently by someone else.
-            StoreError::Conflict(_) => {
+            StoreError::Taken { .. } => {
                 txn.rollback().await.map_err(StoreError::from)?;
                 address_taken(state, email)
             }
@@ -411,7 +411,7 @@ pub async fn delete_user(
         };
         // With the admin key of the app the account came through: Kakao ids are per app. An
         // account from before that was recorded: the provider's first app with an admin key.
-        let has_admin_key = |a: &&store::social::SocialApp| {
+        let has_admin_key = |a: &&crate::providers::SocialApp| {
             use secrecy::ExposeSecret;
             a.provider == account.provider && !a.admin_key.expose_secret().is_empty()
         };

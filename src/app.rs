@@ -28,6 +28,7 @@ use crate::{
     state::{AppState, Shared},
     store,
     tokens::{KeyRing, Tokens},
+    write_queue::WriteQueue,
 };
 
 /// How long shutdown waits for in-flight requests.
@@ -68,7 +69,8 @@ impl App {
         let cached = store::cache::Cached::new(db.clone(), settings.database.cache_ttl);
         let writer_db = store::connect_writer(&settings.database.url, &db)
             .await
-            .context("connecting the token writer to the database")?;
+            .context("connecting the write queue to the database")?;
+        let queue = WriteQueue::start(writer_db, metrics.clone());
         let audit = match settings.audit.enabled {
             true => crate::audit::Audit::start(db.clone()),
             false => crate::audit::Audit::off(),
@@ -79,14 +81,15 @@ impl App {
             tokens: Tokens::new(
                 Arc::new(keys),
                 db.clone(),
-                writer_db,
+                queue.clone(),
                 cached.clone(),
                 &settings.jwt,
                 &metrics,
             ),
             cached,
-            providers: providers::Providers::from_settings(&settings.providers, &settings.kakao, http)
-                .metered(&metrics),
+            .context("connecting the write queue to the database")?;
+        let queue = WriteQueue::start(writer_db, metrics.clone());
+        let audit = match settings.audit.enabled {
             metrics,
             mailer: crate::mail::Mailer::from_settings(&settings.mail)?,
             db,
@@ -124,10 +127,10 @@ impl App {
         self.metrics_port
     }
 
-    /// The group-commit writer, for the test hook that stops it (`stop_for_tests`).
+    /// The write queue, for the test hook that stops it (`stop_for_tests`).
     #[doc(hidden)]
-    pub fn token_writer(&self) -> crate::store::token_writer::TokenWriter {
-        self.state.tokens.writer().clone()
+    pub fn write_queue(&self) -> WriteQueue {
+        self.state.queue.clone()
     }
 
     pub fn state(&self) -> &AppState {

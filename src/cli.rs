@@ -446,7 +446,7 @@ async fn tokens_for(
         std::sync::Arc::new(keys),
         db.clone(),
         // A one-shot command writes a token or two: the pool will do, no connection of its own.
-        db.clone(),
+        crate::write_queue::WriteQueue::start(db.clone(), crate::metrics::Metrics::default()),
         crate::store::cache::Cached::new(db.clone(), database.cache_ttl),
         settings,
         &crate::metrics::Metrics::default(),

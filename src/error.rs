@@ -269,9 +269,9 @@ impl From<StoreError> for ApiError {
                 "User is already registered with this e-mail address.",
             ),
             StoreError::NotFound(what) => ApiError::not_found(code::NOT_FOUND, format!("{what} not found.")),
-            StoreError::Conflict(_) | StoreError::Unavailable(_) => ApiError::unavailable(&e),
             // Lock contention is the database's weather, not our bug: ask for a retry.
-            StoreError::Db(_) if e.is_transient() => ApiError::unavailable(&e),
+            StoreError::Contended(_) | StoreError::Unavailable(_) => ApiError::unavailable(&e),
+            StoreError::Taken { field } => ApiError::field(code::INVALID, field, "This value is already taken."),
             StoreError::Db(_) | StoreError::Corrupt(_) => ApiError::internal(&e),
         }
     }

@@ -7,11 +7,10 @@ use secrecy::SecretString;
 use crate::{
     audit::{Entry, Origin, event},
     error::{ApiError, code},
-    providers::{CodeGrant, Provider, ProviderError, ProviderUser},
+    providers::{CodeGrant, Provider, ProviderError, ProviderUser, SocialApp},
     ratelimit::{Action, ClientIp},
     state::AppState,
     store,
-    store::social::SocialApp,
     tokens::IssuedPair,
 };
 
@@ -82,12 +81,12 @@ async fn login_user(state: &AppState, provider_id: &str, account: &ProviderUser)
     }
     let user = match existing {
         None if batches_signup(state, account).await => {
-            let signup = store::signups::Signup {
+            let signup = crate::write_queue::Signup {
                 provider: provider_id.to_owned(),
                 account: account.clone(),
                 now: chrono::Utc::now(),
             };
-            match state.tokens.writer().sign_up(signup).await? {
+            match state.queue.sign_up(signup).await? {
                 Some(user) => user,
                 None => {
                     // The batch may have just made this account (the same uid twice at once).
@@ -104,7 +103,7 @@ async fn login_user(state: &AppState, provider_id: &str, account: &ProviderUser)
     Ok(user)
 }
 
-/// Whether a first login goes to the token writer's batches (`store::signups`): the database
+/// Whether a first login goes to the write queue's batches (`write_queue::signups`): the database
 /// returns inserted rows (SQLite, PostgreSQL) and the account makes a new user. Otherwise it goes
 /// the one-login way (linking by email, MariaDB).
 async fn batches_signup(state: &AppState, account: &ProviderUser) -> bool {

@@ -41,7 +41,7 @@ pub async fn create(db: &impl ConnectionTrait, client_id: &str) -> Result<Secret
     let secret = URL_SAFE_NO_PAD.encode(bytes);
     match store::resource_clients::insert(db, client_id, client_id, &secret_digest(&secret)).await {
         Ok(_) => Ok(SecretString::from(secret)),
-        Err(StoreError::Conflict(_)) => Err(ClientError::Taken(client_id.to_owned())),
+        Err(StoreError::Taken { .. }) => Err(ClientError::Taken(client_id.to_owned())),
         Err(e) => Err(ClientError::Store(e)),
     }
 }

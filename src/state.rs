@@ -36,6 +36,9 @@ pub struct Shared {
     pub settings: Arc<Settings>,
     pub providers: Providers,
     pub tokens: Tokens,
+    /// Group commit of the hot paths' writes: refresh tokens (through `tokens`) and first social
+    /// logins' users (`state.queue.sign_up(…)`).
+    pub queue: crate::write_queue::WriteQueue,
     pub mailer: Mailer,
     /// Login, registration, password-reset and introspection budgets: `state.limits.check(…).await?` first.
     pub limits: RateLimiter,

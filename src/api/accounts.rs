@@ -138,7 +138,7 @@ async fn update_user(
     )
     .await
     .map_err(|e| match e {
-        store::StoreError::Conflict(_) => {
+        store::StoreError::Taken { .. } => {
             ApiError::field(code::INVALID, "username", "A user with that username already exists.")
         }
         e => e.into(),

@@ -142,7 +142,7 @@ impl SocialAccountsApi {
         let site_id = current_site_id(&state, req).await?;
         let account = login::verify_credential(&state, site_id, &provider, credential).await?;
         match store::social::connect_account(&state.db, caller.user.id, &provider, &account).await {
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::Taken { .. }) => {
                 return Ok(ConnectResponse::Conflict(Json(crate::error::ErrorBody {
                     detail: "This account is already linked to another user.".into(),
                     code: code::SOCIAL_ACCOUNT_TAKEN.into(),

@@ -9,10 +9,8 @@ use serde_json::Value;
 use url::Url;
 
 use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser, oauth, oidc::JwksCache};
-use crate::{
-    config::{KakaoSettings, ProviderSettings},
-    store::social::SocialApp,
-};
+use super::SocialApp;
+use crate::config::{KakaoSettings, ProviderSettings};
 
 pub struct Kakao {
     http: reqwest::Client,

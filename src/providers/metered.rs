@@ -6,7 +6,8 @@ use std::{sync::Arc, time::Instant};
 use secrecy::SecretString;
 
 use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser};
-use crate::{metrics::Metrics, store::social::SocialApp};
+use super::SocialApp;
+use crate::metrics::Metrics;
 
 pub(super) struct Metered {
     pub(super) inner: Arc<dyn Provider>,

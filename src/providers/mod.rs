@@ -1,6 +1,7 @@
 //! Identity providers: the `Provider` trait, what a verified login yields, and the registry.
 //! Providers talk HTTP to the outside world and never touch the database.
 
+mod app;
 mod kakao;
 mod metered;
 mod oauth;
@@ -12,10 +13,11 @@ use secrecy::SecretString;
 
 pub use kakao::Kakao;
 
+pub use app::SocialApp;
+
 use crate::{
     config::{KakaoSettings, ProviderSettings},
     metrics::Metrics,
-    store::social::SocialApp,
 };
 
 /// How verifying a provider credential failed; `ApiError` maps each to a status.

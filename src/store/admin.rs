@@ -38,7 +38,7 @@ pub async fn page_users(
     Ok((pages.fetch_page(page.saturating_sub(1)).await?, total))
 }
 
-/// Changes a site's domain and name; a taken domain is `Conflict`.
+/// Changes a site's domain and name; a taken domain is `StoreError::Taken`.
 pub async fn update_site(
     db: &impl ConnectionTrait,
     id: i32,
@@ -49,7 +49,7 @@ pub async fn update_site(
     row.domain = Set(domain.to_lowercase());
     row.name = Set(name.to_owned());
     row.update(db).await.map_err(|e| match is_unique_violation(&e) {
-        true => StoreError::Conflict("site domain"),
+        true => StoreError::Taken { field: "domain" },
         false => e.into(),
     })
 }

@@ -22,10 +22,10 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     StoreError, sites, social,
-    social::SocialApp,
     standing::{self, Standing},
     users,
 };
+use crate::providers::SocialApp;
 
 /// Entries per cache: bounds memory (~400 bytes a user) whatever the traffic.
 const CAPACITY: usize = 20_000;

@@ -6,14 +6,13 @@ pub mod audit;
 pub mod cache;
 pub mod checkpoint;
 pub mod email_claims;
+mod faults;
 pub mod keys;
 pub mod one_time;
 pub mod resource_clients;
-pub mod signups;
 pub mod sites;
 pub mod social;
 pub mod standing;
-pub mod token_writer;
 pub mod tokens;
 pub mod usernames;
 pub mod users;
@@ -23,11 +22,12 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, SqlErr, TryGetableMany,
+    QueryFilter, QuerySelect, TryGetableMany,
 };
 use secrecy::{ExposeSecret, SecretString};
 
 pub use checkpoint::Checkpoints;
+use faults::Fault;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,9 +36,14 @@ pub enum StoreError {
     /// The email belongs to another user and cannot be linked safely.
     #[error("email address already in use")]
     EmailInUse,
-    /// Concurrent writers kept colliding; the request may be retried.
-    #[error("write conflict: {0}")]
-    Conflict(&'static str),
+    /// A value that must be unique is taken (`field`: `username`, `email`, `domain`…): the
+    /// client's choice to change, answered by the caller on that field.
+    #[error("{field} is taken")]
+    Taken { field: &'static str },
+    /// Concurrent writers kept colliding (deadlocks, serialization failures, a busy SQLite file):
+    /// ours, not the client's; the same request may succeed if retried (503).
+    #[error("write contention: {0}")]
+    Contended(&'static str),
     /// The database cannot be reached or is overloaded.
     #[error("database unavailable: {0}")]
     Unavailable(DbErr),
@@ -53,6 +58,7 @@ impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
         match e {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(e),
+            e if faults::fault(&e) == Fault::Contention => StoreError::Contended("the database"),
             e => StoreError::Db(e),
         }
     }
@@ -61,32 +67,13 @@ impl From<DbErr> for StoreError {
 impl StoreError {
     /// A deadlock, busy file or serialization failure: the same request may succeed if retried.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Db(e) if is_retryable(e) && !is_unique_violation(e))
+        matches!(self, StoreError::Contended(_))
     }
 }
 
-/// True for errors a retry of the whole transaction may cure: a unique-key race, a deadlock, a
-/// busy SQLite file or a serialization failure.
-pub(crate) fn is_retryable(e: &DbErr) -> bool {
-    if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-        return true;
-    }
-    let text = e.to_string();
-    [
-        "database is locked",
-        "Deadlock found",
-        "deadlock detected",
-        "could not serialize",
-        "(code: 1213)",
-        "40001",
-        "40P01",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
-}
-
+/// True for a unique index's refusal (the value is taken, maybe by a concurrent writer).
 pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+    faults::fault(e) == Fault::UniqueViolation
 }
 
 /// SQLite allows one writer at a time; two write transactions racing for its lock end in its busy

@@ -20,7 +20,7 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<resource_client::Mode
         .await?)
 }
 
-/// Adds a client; a taken client id is `StoreError::Conflict`.
+/// Adds a client; a taken client id is `StoreError::Taken`.
 pub async fn insert(
     db: &impl ConnectionTrait,
     client_id: &str,
@@ -36,7 +36,7 @@ pub async fn insert(
     };
     row.insert(db).await.map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::Conflict("resource client id")
+            StoreError::Taken { field: "client_id" }
         } else {
             e.into()
         }

@@ -23,7 +23,7 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<site::Model>, StoreEr
     Ok(site::Entity::find().order_by_asc(site::Column::Id).all(db).await?)
 }
 
-/// Adds a site; a taken domain is `StoreError::Conflict`.
+/// Adds a site; a taken domain is `StoreError::Taken`.
 pub async fn insert(db: &impl ConnectionTrait, domain: &str, name: &str) -> Result<site::Model, StoreError> {
     let row = site::ActiveModel {
         domain: Set(domain.to_lowercase()),
@@ -32,7 +32,7 @@ pub async fn insert(db: &impl ConnectionTrait, domain: &str, name: &str) -> Resu
     };
     row.insert(db).await.map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::Conflict("site domain")
+            StoreError::Taken { field: "domain" }
         } else {
             e.into()
         }

@@ -11,22 +11,8 @@ use sea_orm::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{StoreError, is_retryable, users};
-use crate::providers::ProviderUser;
-
-/// A social app as the rest of the code sees it; secrets stay wrapped.
-#[derive(Debug, Clone)]
-pub struct SocialApp {
-    pub id: i32,
-    pub provider: String,
-    pub name: String,
-    pub client_id: String,
-    pub secret: SecretString,
-    pub admin_key: SecretString,
-    pub app_ids: Vec<String>,
-    pub client_keys: Vec<String>,
-    pub sites: Vec<i32>,
-}
+use super::{StoreError, is_unique_violation, users};
+use crate::providers::{ProviderUser, SocialApp};
 
 /// Fields of a new social app.
 pub struct NewSocialApp {
@@ -192,11 +178,11 @@ pub async fn upsert_login(
             None => find_account(db, provider, &account.uid).await?,
         };
         match try_upsert_login(db, provider, account, known).await {
-            Err(StoreError::Db(e)) if is_retryable(&e) => {
+            Err(e) if is_race(&e) => {
                 attempt += 1;
                 if attempt >= LOGIN_ATTEMPTS {
                     tracing::warn!(provider, error = %e, "social login upsert kept conflicting");
-                    return Err(StoreError::Conflict("social account"));
+                    return Err(StoreError::Contended("social account"));
                 }
                 let jitter = rand::random::<u64>() % (5 * u64::from(attempt));
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5 + jitter)).await;
@@ -210,6 +196,16 @@ pub async fn upsert_login(
             }
             other => return other,
         }
+    }
+}
+
+/// A collision with a concurrent writer, which a retry of the whole upsert resolves: contention,
+/// or a unique index taken meanwhile (the same uid's first login, a username, an email).
+fn is_race(e: &StoreError) -> bool {
+    match e {
+        StoreError::Contended(_) => true,
+        StoreError::Db(e) => is_unique_violation(e),
+        _ => false,
     }
 }
 
@@ -263,7 +259,7 @@ async fn try_upsert_login(
 }
 
 /// The user a first login of `account` creates.
-pub(super) fn new_user_of<'a>(provider: &str, account: &'a ProviderUser) -> users::NewUser<'a> {
+pub(crate) fn new_user_of<'a>(provider: &str, account: &'a ProviderUser) -> users::NewUser<'a> {
     users::NewUser {
         username_hint: account.username_hint.as_deref(),
         fallback_username: format!("{provider}_{}", account.uid),
@@ -273,7 +269,7 @@ pub(super) fn new_user_of<'a>(provider: &str, account: &'a ProviderUser) -> user
 }
 
 /// The social-account row linking `account` to `user_id`, made at `now`.
-pub(super) fn new_account_row(
+pub(crate) fn new_account_row(
     user_id: i32,
     provider: &str,
     account: &ProviderUser,
@@ -393,7 +389,7 @@ pub async fn delete_account(db: &impl ConnectionTrait, id: i32) -> Result<(), St
 }
 
 /// Links a verified provider account to `user_id` (allauth's "connect"). Already linked to this
-/// user: refreshed. Linked to someone else: `StoreError::Conflict`, also when a concurrent
+/// user: refreshed. Linked to someone else: `StoreError::Taken`, also when a concurrent
 /// connect wins the unique index.
 pub async fn connect_account(
     db: &impl ConnectionTrait,
@@ -403,7 +399,7 @@ pub async fn connect_account(
 ) -> Result<(), StoreError> {
     let now = Utc::now();
     match find_account(db, provider, &account.uid).await? {
-        Some(existing) if existing.user_id != user_id => Err(StoreError::Conflict("social account")),
+        Some(existing) if existing.user_id != user_id => Err(StoreError::Taken { field: "social account" }),
         Some(existing) => {
             social_account::Entity::update_many()
                 .col_expr(
@@ -425,8 +421,8 @@ pub async fn connect_account(
                 .insert(db)
                 .await
                 .map_err(|e| {
-                    if super::is_unique_violation(&e) {
-                        StoreError::Conflict("social account")
+                    if is_unique_violation(&e) {
+                        StoreError::Taken { field: "social account" }
                     } else {
                         e.into()
                     }

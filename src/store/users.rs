@@ -56,7 +56,7 @@ pub struct NewUser<'a> {
 
 impl NewUser<'_> {
     /// What the username is made from, in order (allauth: the first that gives a name).
-    pub(super) fn username_texts(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn username_texts(&self) -> impl Iterator<Item = &str> {
         [self.username_hint, self.email, Some(self.fallback_username.as_str())]
             .into_iter()
             .flatten()
@@ -84,7 +84,7 @@ pub async fn insert_with_unique_username(
             }
         }
     }
-    let user = inserted.ok_or(StoreError::Conflict("username"))?;
+    let user = inserted.ok_or(StoreError::Contended("username"))?;
     if let Some(row) = new_email_row(&new, user.id) {
         row.insert(db).await?;
     }
@@ -122,7 +122,7 @@ async fn insert_if_free(db: &DatabaseTransaction, row: user::ActiveModel) -> Res
 }
 
 /// The row of a new user named `username`, signed in at `now`, with an unusable password.
-pub(super) fn new_user_row(new: &NewUser<'_>, username: String, now: DateTime<Utc>) -> user::ActiveModel {
+pub(crate) fn new_user_row(new: &NewUser<'_>, username: String, now: DateTime<Utc>) -> user::ActiveModel {
     user::ActiveModel {
         username: Set(username),
         email: Set(new.email.unwrap_or_default().to_owned()),
@@ -139,7 +139,7 @@ pub(super) fn new_user_row(new: &NewUser<'_>, username: String, now: DateTime<Ut
 }
 
 /// The primary email row of a new user, if it has an address.
-pub(super) fn new_email_row(new: &NewUser<'_>, user_id: i32) -> Option<email_address::ActiveModel> {
+pub(crate) fn new_email_row(new: &NewUser<'_>, user_id: i32) -> Option<email_address::ActiveModel> {
     Some(email_address::ActiveModel {
         user_id: Set(user_id),
         email: Set(new.email?.to_lowercase()),
@@ -228,7 +228,7 @@ pub async fn insert_local(db: &impl ConnectionTrait, new: NewLocalUser<'_>) -> R
     };
     row.insert(db).await.map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::Conflict("username")
+            StoreError::Taken { field: "username" }
         } else {
             e.into()
         }
@@ -250,7 +250,7 @@ pub async fn list_emails(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<
         .await?)
 }
 
-/// An email row; a taken address is `StoreError::Conflict`.
+/// An email row; a taken address is `StoreError::Taken`.
 pub async fn insert_email(
     db: &impl ConnectionTrait,
     user_id: i32,
@@ -266,7 +266,7 @@ pub async fn insert_email(
     };
     row.insert(db).await.map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::Conflict("email")
+            StoreError::Taken { field: "email" }
         } else {
             e.into()
         }
@@ -285,7 +285,7 @@ pub async fn set_email_verified(db: &impl ConnectionTrait, user_id: i32, email: 
 }
 
 /// Field updates of `PUT/PATCH /rest-auth/user/`; `None` leaves a field as it is. A taken
-/// username is `StoreError::Conflict`.
+/// username is `StoreError::Taken`.
 pub async fn update_profile(
     db: &impl ConnectionTrait,
     id: i32,
@@ -306,7 +306,7 @@ pub async fn update_profile(
     row.update(db).await.map_err(|e| match e {
         // Deleted meanwhile (a concurrent DELETE /rest-auth/user/).
         sea_orm::DbErr::RecordNotUpdated => StoreError::NotFound("user"),
-        e if is_unique_violation(&e) => StoreError::Conflict("username"),
+        e if is_unique_violation(&e) => StoreError::Taken { field: "username" },
         e => e.into(),
     })
 }

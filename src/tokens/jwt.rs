@@ -12,7 +12,8 @@ use super::{KeyRing, TokenError};
 use crate::{
     config::JwtSettings,
     metrics::Metrics,
-    store::{cache::Cached, token_writer::TokenWriter},
+    store::cache::Cached,
+    write_queue::WriteQueue,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,8 +67,8 @@ pub struct Tokens {
     pub(super) keys: Arc<KeyRing>,
     pub(super) db: DatabaseConnection,
     pub(super) cached: Cached,
-    /// New refresh-token rows go through one group-committing writer.
-    pub(super) writer: TokenWriter,
+    /// New refresh-token rows and rotations go through the group-committing write queue.
+    pub(super) queue: WriteQueue,
     pub(super) access_lifetime: Duration,
     pub(super) refresh_lifetime: Duration,
     pub(super) rotate_refresh: bool,
@@ -86,18 +87,17 @@ pub fn at(t: DateTime<Utc>, plus: Duration) -> DateTime<Utc> {
 }
 
 impl Tokens {
-    /// `writer_db` is where the group-commit writer works (`store::connect_writer`).
     pub fn new(
         keys: Arc<KeyRing>,
         db: DatabaseConnection,
-        writer_db: DatabaseConnection,
+        queue: WriteQueue,
         cached: Cached,
         settings: &JwtSettings,
         metrics: &Metrics,
     ) -> Self {
         Self {
             keys,
-            writer: TokenWriter::start(writer_db, metrics.clone()),
+            queue,
             db,
             cached,
             access_lifetime: settings.access_token_lifetime,
@@ -109,11 +109,6 @@ impl Tokens {
             audience: settings.audience.clone(),
             metrics: metrics.clone(),
         }
-    }
-
-    /// The group-commit writer, which also batches first social logins (`store::signups`).
-    pub fn writer(&self) -> &TokenWriter {
-        &self.writer
     }
 
     pub fn keys(&self) -> &KeyRing {

@@ -8,7 +8,8 @@ use entity::user;
 use super::{Claims, TokenError, TokenType, Tokens, jwt::at};
 use crate::{
     metrics::RefreshResult,
-    store::{self, token_writer::Successor, tokens::NewRefresh},
+    store::{self, tokens::NewRefresh},
+    write_queue::Successor,
 };
 
 /// A freshly issued access + refresh pair.
@@ -76,7 +77,7 @@ impl Tokens {
         let family = new_family();
         let auth_time = Some(now.timestamp());
         let refresh = in_session(self.claims(user_id, TokenType::Refresh, now), &family, auth_time);
-        self.writer
+        self.queue
             .insert(NewRefresh {
                 jti: &refresh.jti,
                 user_id,
@@ -191,7 +192,7 @@ impl Tokens {
                 issued_at: now,
                 expires_at: timestamp(successor.exp),
             };
-            if self.writer.rotate(&row.jti, stored).await?.is_some() {
+            if self.queue.rotate(&row.jti, stored).await?.is_some() {
                 let refresh = Some((self.sign(&successor)?, timestamp(successor.exp)));
                 self.metrics.refresh(RefreshResult::Rotated);
                 return Ok(Refreshed {
@@ -261,7 +262,7 @@ impl Tokens {
             issued_at: now,
             expires_at: timestamp(successor.exp),
         };
-        let Some(spent) = self.writer.rotate(&claims.jti, stored).await? else {
+        let Some(spent) = self.queue.rotate(&claims.jti, stored).await? else {
             return Ok(None);
         };
         if spent.user_id != claims.user_id {

@@ -171,7 +171,7 @@ pub struct TestApp {
     pub kakao: kakao_emulator::Handle,
     pub settings: Settings,
     /// The app's group-commit writer (tests stop it to see it come back).
-    pub writer: store::token_writer::TokenWriter,
+    pub writer: authbridge::write_queue::WriteQueue,
     server: tokio::task::JoinHandle<()>,
     _database: TestDatabase,
 }
@@ -203,7 +203,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     let app = App::build(settings.clone()).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
-    let writer = app.token_writer();
+    let writer = app.write_queue();
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped(std::future::pending()).await;
     });

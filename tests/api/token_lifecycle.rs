@@ -262,10 +262,10 @@ async fn expired_refresh_rows_are_purged(backend: Backend) {
 }
 
 async fn a_refresh_row_that_cannot_be_stored_fails_alone(backend: Backend) {
-    use authbridge::store::{token_writer::TokenWriter, tokens::NewRefresh};
+    use authbridge::{store::tokens::NewRefresh, write_queue::WriteQueue};
     let app = spawn_app(backend).await;
     let user_id = app.login_new_kakao_user(5).await["user"]["pk"].as_i64().unwrap() as i32;
-    let writer = TokenWriter::start(app.db.clone(), authbridge::metrics::Metrics::default());
+    let writer = WriteQueue::start(app.db.clone(), authbridge::metrics::Metrics::default());
     let now = chrono::Utc::now();
     let row = |jti: &'static str, user_id: i32| NewRefresh {
         jti,

@@ -124,7 +124,7 @@ fn site(row: entity::site::Model) -> SiteResponse {
     }
 }
 
-fn app(app: store::social::SocialApp) -> SocialAppResponse {
+fn app(app: crate::providers::SocialApp) -> SocialAppResponse {
     use secrecy::ExposeSecret;
     SocialAppResponse {
         id: app.id,
@@ -141,7 +141,7 @@ fn app(app: store::social::SocialApp) -> SocialAppResponse {
 
 fn domain_taken(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict(_) => ApiError::field(code::INVALID, "domain", "A site with this domain already exists."),
+        StoreError::Taken { .. } => ApiError::field(code::INVALID, "domain", "A site with this domain already exists."),
         e => e.into(),
     }
 }

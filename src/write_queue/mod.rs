@@ -1,3 +1,6 @@
+//! The write queue: group commit for the writes of the hot paths, refresh tokens and first
+//! social logins' users (it is not a repository: `store` holds those; this batches their writes).
+//!
 //! Group commit for refresh-token writes. Every login writes one row and every refresh with
 //! rotation claims one and writes its successor; done one transaction per request, the writes
 //! queue behind each other (SQLite has one writer) and each statement costs a pool round trip.
@@ -26,11 +29,14 @@ use tokio::{
 
 use crate::metrics::Metrics;
 
-use super::{
-    StoreError,
-    signups::Signup,
+pub use signups::Signup;
+
+use crate::store::{
+    self, StoreError,
     tokens::{NewRefresh, new_row},
 };
+
+mod signups;
 
 /// Most writes taken at once. Statements are cut into power-of-two sizes (1, 2, 4 … 64): every
 /// distinct statement text is prepared and cached per pooled connection, and one text per batch
@@ -38,7 +44,7 @@ use super::{
 const MAX_BATCH: usize = 64;
 
 /// `items` cut into runs of 64, 32 … 1: a handful of distinct statement shapes.
-pub(super) fn pow2_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+fn pow2_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         if items.is_empty() {
             return None;
@@ -69,7 +75,7 @@ enum Job {
 /// (a panic, an abort), the jobs it held and any sent until it is back get 503, and it is
 /// started again after `RESTART_DELAY` on a fresh queue. It ends for good with the last clone.
 #[derive(Clone)]
-pub struct TokenWriter(Arc<Writer>);
+pub struct WriteQueue(Arc<Writer>);
 
 struct Writer {
     queue: RwLock<mpsc::UnboundedSender<Job>>,
@@ -81,7 +87,7 @@ struct Writer {
 /// otherwise spin).
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 
-impl TokenWriter {
+impl WriteQueue {
     /// Starts the writer task under its supervisor; needs a Tokio runtime.
     pub fn start(db: DatabaseConnection, metrics: Metrics) -> Self {
         let (queue, jobs) = mpsc::unbounded_channel();
@@ -150,7 +156,7 @@ struct Rotation {
     done: oneshot::Sender<Result<Option<refresh_token::Model>, StoreError>>,
 }
 
-/// Runs the writer task, and again whenever it stops while a `TokenWriter` still exists. Jobs
+/// Runs the writer task, and again whenever it stops while a `WriteQueue` still exists. Jobs
 /// queued to a stopped task are dropped with it: their callers get `writer_gone` (503).
 async fn supervise(
     db: DatabaseConnection,
@@ -196,7 +202,7 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver
                 Job::Signup { signup, done } => signups.push((signup, done)),
             }
         }
-        let turn = super::write_turn(&db).await;
+        let turn = store::write_turn(&db).await;
         if !signups.is_empty() {
             let (signups, waiters): (Vec<_>, Vec<_>) = signups.into_iter().unzip();
             let created = sign_up_all(&db, &signups).await;
@@ -234,7 +240,7 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver
 async fn sign_up_all(db: &DatabaseConnection, signups: &[Signup]) -> Vec<Option<user::Model>> {
     let attempt = async {
         let txn = db.begin().await?;
-        let created = super::signups::create_all(&txn, signups).await?;
+        let created = signups::create_all(&txn, signups).await?;
         txn.commit().await?;
         Ok::<_, DbErr>(created)
     };
@@ -257,13 +263,13 @@ async fn insert_all(db: &DatabaseConnection, rows: &[refresh_token::ActiveModel]
             .await
         {
             Ok(_) => results.extend(chunk.iter().map(|_| Ok(()))),
-            Err(e) if chunk.len() == 1 => results.push(Err(copy_error(&e))),
+            Err(e) if chunk.len() == 1 => results.push(Err(copy_error(&e.into()))),
             Err(_) => {
                 for row in chunk {
                     let one = refresh_token::Entity::insert(row.clone())
                         .exec_without_returning(db)
                         .await;
-                    results.push(one.map(|_| ()).map_err(|e| copy_error(&e)));
+                    results.push(one.map(|_| ()).map_err(|e| copy_error(&e.into())));
                 }
             }
         }
@@ -276,7 +282,7 @@ async fn insert_all(db: &DatabaseConnection, rows: &[refresh_token::ActiveModel]
 async fn rotate_all(
     db: &DatabaseConnection,
     rotations: &[Rotation],
-) -> Result<Vec<Option<refresh_token::Model>>, DbErr> {
+) -> Result<Vec<Option<refresh_token::Model>>, StoreError> {
     let now = Utc::now();
     let mut first_of: HashMap<&str, usize> = HashMap::new();
     for (i, r) in rotations.iter().enumerate() {
@@ -301,7 +307,7 @@ async fn rotate_all(
                 .filter(refresh_token::Column::Jti.is_in(chunk.iter().map(|&i| rotations[i].jti.as_str())))
                 .filter(refresh_token::Column::RotatedAt.is_null())
                 .filter(refresh_token::Column::RevokedAt.is_null())
-                .filter(super::tokens::session_not_revoked())
+                .filter(store::tokens::session_not_revoked())
                 .exec_with_returning(&txn)
                 .await?;
             for row in claimed {
@@ -312,13 +318,8 @@ async fn rotate_all(
     } else {
         for &i in &firsts {
             let r = &rotations[i];
-            let claimed = super::tokens::claim_rotation(&txn, &r.jti, &r.successor.jti, now)
-                .await
-                .map_err(|e| DbErr::Custom(e.to_string()))?;
-            if claimed {
-                won[i] = super::tokens::find_refresh(&txn, &r.jti)
-                    .await
-                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+            if store::tokens::claim_rotation(&txn, &r.jti, &r.successor.jti, now).await? {
+                won[i] = store::tokens::find_refresh(&txn, &r.jti).await?;
             }
         }
     }
@@ -345,13 +346,12 @@ async fn rotate_all(
     Ok(won)
 }
 
-/// The batch's error for each of its callers, keeping what callers branch on: unavailable or not,
-/// and the text that tells a retryable conflict.
-fn copy_error(e: &DbErr) -> StoreError {
+/// The batch's error for each of its callers, keeping what callers branch on: unavailable,
+/// contended (retryable), or neither.
+fn copy_error(e: &StoreError) -> StoreError {
     match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-            StoreError::Unavailable(DbErr::Conn(RuntimeErr::Internal(e.to_string())))
-        }
+        StoreError::Unavailable(e) => StoreError::Unavailable(DbErr::Conn(RuntimeErr::Internal(e.to_string()))),
+        StoreError::Contended(what) => StoreError::Contended(what),
         e => StoreError::Db(DbErr::Custom(e.to_string())),
     }
 }

@@ -1,4 +1,4 @@
-//! First social logins made together (a job of the group-commit writer, `token_writer`). Each
+//! First social logins made together (a job of the group-commit writer, `write_queue`). Each
 //! new provider id means a user row, maybe an email row, and a social-account row: one
 //! transaction per login was five statements queued behind SQLite's one writer, and capped new
 //! users at ~2,000/s. Here a batch of them is a few multi-row statements in one transaction.
@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use entity::{social_account, user};
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, sea_query::OnConflict};
 
-use super::{StoreError, social, token_writer::pow2_chunks, usernames, users};
+use super::pow2_chunks;
+use crate::store::{StoreError, social, usernames, users};
 use crate::providers::ProviderUser;
 
 /// A verified provider account seen for the first time, whose email (if any) no local user owns.
