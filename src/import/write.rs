@@ -120,7 +120,7 @@ async fn conflicts(db: &impl ConnectionTrait, dump: &Dump) -> Result<Vec<String>
     let taken = store::users::existing_ids(db, &ids).await?;
     name_taken(&dump.users, |u| u.id, taken, "user id", &mut found);
     let usernames = keys(&dump.users, |u| u.username.clone());
-    let taken = store::users::existing_usernames(db, &usernames).await?;
+    let taken = store::usernames::taken(db, &usernames).await?.into_iter().collect();
     name_taken(&dump.users, |u| u.username.clone(), taken, "username", &mut found);
 
     let ids = keys(&dump.social_accounts, |a| a.id);

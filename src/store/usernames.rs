@@ -5,11 +5,12 @@
 
 use std::collections::HashSet;
 
+use entity::user;
 use rand::{Rng, seq::SliceRandom};
 use sea_orm::ConnectionTrait;
 use unicode_normalization::UnicodeNormalization;
 
-use super::{StoreError, users};
+use super::StoreError;
 
 /// Django's `username` max_length.
 pub const MAX_USERNAME_CHARS: usize = 150;
@@ -58,7 +59,12 @@ pub fn candidates(base: &str, rng: &mut impl Rng) -> Vec<String> {
 
 /// Which of `names` are taken, in one query (a few for a large batch).
 pub async fn taken(db: &impl ConnectionTrait, names: &[String]) -> Result<HashSet<String>, StoreError> {
-    Ok(users::existing_usernames(db, names).await?.into_iter().collect())
+    Ok(
+        super::existing_values::<user::Entity, _>(db, user::Column::Username, names)
+            .await?
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// The free candidates for a user made from `texts`, best first.

@@ -360,10 +360,6 @@ pub async fn existing_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<
     existing_values::<user::Entity, _>(db, user::Column::Id, ids).await
 }
 
-/// Which of `usernames` are taken (exactly, as Django compares them).
-pub async fn existing_usernames(db: &impl ConnectionTrait, usernames: &[String]) -> Result<Vec<String>, StoreError> {
-    existing_values::<user::Entity, _>(db, user::Column::Username, usernames).await
-}
 
 /// Which of `ids` are taken by email rows.
 pub async fn existing_email_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<i32>, StoreError> {
