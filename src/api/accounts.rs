@@ -16,7 +16,7 @@ use crate::{
 pub struct AccountsApi;
 
 #[derive(ApiResponse)]
-pub enum GetUserResponse {
+pub enum GetUserReply {
     /// The caller.
     #[oai(status = 200)]
     Ok(Json<UserResponse>),
@@ -48,7 +48,7 @@ pub struct DeleteAccountRequest {
 }
 
 #[derive(ApiResponse)]
-pub enum DeleteAccountResponse {
+pub enum DeleteAccountReply {
     /// Deleted, and unlinked at every provider.
     #[oai(status = 204)]
     Deleted,
@@ -111,7 +111,7 @@ pub struct ExportedSession {
 }
 
 #[derive(ApiResponse)]
-pub enum ExportResponse {
+pub enum ExportReply {
     #[oai(status = 200)]
     Ok(Json<UserExport>),
 }
@@ -124,7 +124,7 @@ async fn update_user(
     state: &AppState,
     caller: &CurrentUser,
     body: UpdateUserRequest,
-) -> Result<GetUserResponse, ApiError> {
+) -> Result<GetUserReply, ApiError> {
     if let Some(username) = &body.username {
         crate::accounts::check_new_username(state, username, Some(caller.user.id)).await?;
     }
@@ -144,7 +144,7 @@ async fn update_user(
         e => e.into(),
     })?;
     state.cached.remember_user(&updated, epoch);
-    Ok(GetUserResponse::Ok(Json(updated.into())))
+    Ok(GetUserReply::Ok(Json(updated.into())))
 }
 
 #[OpenApi(tag = "ApiTags::Accounts")]
@@ -153,8 +153,8 @@ impl AccountsApi {
     ///
     /// dj-rest-auth `UserDetailsView` (GET).
     #[oai(path = "/rest-auth/user/", method = "get", operation_id = "get_current_user")]
-    async fn get_current_user(&self, caller: CurrentUser) -> Result<GetUserResponse, ApiError> {
-        Ok(GetUserResponse::Ok(Json(caller.user.into())))
+    async fn get_current_user(&self, caller: CurrentUser) -> Result<GetUserReply, ApiError> {
+        Ok(GetUserReply::Ok(Json(caller.user.into())))
     }
 
     /// Replace the signed-in user's details
@@ -166,7 +166,7 @@ impl AccountsApi {
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
         body: Body<UpdateUserRequest>,
-    ) -> Result<GetUserResponse, ApiError> {
+    ) -> Result<GetUserReply, ApiError> {
         let body = body.into_inner();
         if body.username.is_none() {
             return Err(ApiError::field(code::INVALID, "username", "This field is required."));
@@ -183,7 +183,7 @@ impl AccountsApi {
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
         body: Body<UpdateUserRequest>,
-    ) -> Result<GetUserResponse, ApiError> {
+    ) -> Result<GetUserReply, ApiError> {
         update_user(&state, &caller, body.into_inner()).await
     }
 
@@ -202,7 +202,7 @@ impl AccountsApi {
         client: ClientIp,
         origin: Origin,
         body: MaybeBody<DeleteAccountRequest>,
-    ) -> Result<DeleteAccountResponse, ApiError> {
+    ) -> Result<DeleteAccountReply, ApiError> {
         caller.step_up(&state, &client, body.0.and_then(|b| b.password)).await?;
         crate::accounts::delete_user(&state.db, &state.providers, caller.user.id).await?;
         state.cached.forget_user(caller.user.id);
@@ -210,7 +210,7 @@ impl AccountsApi {
         state
             .audit
             .record(&origin, Entry::new(event::ACCOUNT_DELETED).user(caller.user.id));
-        Ok(DeleteAccountResponse::Deleted)
+        Ok(DeleteAccountReply::Deleted)
     }
 
     /// Everything stored about the signed-in user
@@ -219,13 +219,13 @@ impl AccountsApi {
         method = "get",
         operation_id = "export_current_user"
     )]
-    async fn export(&self, state: poem::web::Data<&AppState>, caller: CurrentUser) -> Result<ExportResponse, ApiError> {
+    async fn export(&self, state: poem::web::Data<&AppState>, caller: CurrentUser) -> Result<ExportReply, ApiError> {
         let u = &caller.user;
         let emails = store::users::list_emails(&state.db, u.id).await?;
         let accounts = store::social::list_accounts(&state.db, u.id).await?;
         let sessions = store::tokens::list_user_refresh(&state.db, u.id).await?;
         let opaque = store::tokens::list_user_auth_tokens(&state.db, u.id).await?;
-        Ok(ExportResponse::Ok(Json(UserExport {
+        Ok(ExportReply::Ok(Json(UserExport {
             user: ExportedUser {
                 pk: u.id,
                 username: u.username.clone(),

@@ -76,7 +76,7 @@ pub struct TokenBody {
 }
 
 #[derive(ApiResponse)]
-pub enum PairResponse {
+pub enum PairReply {
     #[oai(status = 200)]
     Ok(Json<TokenPair>),
 }
@@ -139,7 +139,7 @@ impl CompatApi {
         client: ClientIp,
         origin: Origin,
         body: Body<CredentialsRequest>,
-    ) -> Result<PairResponse, ApiError> {
+    ) -> Result<PairReply, ApiError> {
         let user = password_login(&state, client, origin, body.into_inner())
             .await?
             .ok_or_else(|| {
@@ -149,7 +149,7 @@ impl CompatApi {
                 )
             })?;
         let pair = state.tokens.start_session(&user).await?;
-        Ok(PairResponse::Ok(Json(TokenPair {
+        Ok(PairReply::Ok(Json(TokenPair {
             access: pair.access,
             refresh: pair.refresh,
         })))

@@ -73,14 +73,14 @@ masked_debug!(LoginRequest, username, email);
 masked_debug!(RegisterRequest, username, email);
 
 #[derive(ApiResponse)]
-pub enum LoginResponse {
+pub enum PasswordLoginReply {
     /// Signed in: the same body as a social login.
     #[oai(status = 200)]
     Ok(Json<TokenPairResponse>),
 }
 
 #[derive(ApiResponse)]
-pub enum RegisterResponse {
+pub enum RegisterReply {
     /// Created; a confirmation mail is on its way (unless verification is off).
     #[oai(status = 201)]
     Created(Json<DetailResponse>),
@@ -112,7 +112,7 @@ impl LocalAccountsApi {
         client: ClientIp,
         origin: Origin,
         body: Body<LoginRequest>,
-    ) -> Result<LoginResponse, ApiError> {
+    ) -> Result<PasswordLoginReply, ApiError> {
         let result = password_login(&state, req, &client, &origin, body).await;
         super::count_login(&state, "password", &result);
         result
@@ -130,7 +130,7 @@ impl LocalAccountsApi {
         state: poem::web::Data<&AppState>,
         client: ClientIp,
         body: Body<RegisterRequest>,
-    ) -> Result<RegisterResponse, ApiError> {
+    ) -> Result<RegisterReply, ApiError> {
         let body = body.into_inner();
         let email = valid_email(&body.email)?;
         state.limits.check(Action::Register, &client, Some(&email)).await?;
@@ -151,13 +151,13 @@ impl LocalAccountsApi {
         )?;
         let registration = accounts::register(&state, &username, &email, &SecretString::from(body.password1)).await?;
         if state.settings.accounts.email_verification == EmailVerification::None {
-            return Ok(RegisterResponse::Created(detail("Registered.")));
+            return Ok(RegisterReply::Created(detail("Registered.")));
         }
         if let accounts::Registration::Created(user) = registration {
             // The account stays if this fails; `resend-email/` sends the key again.
             accounts::send_confirmation(&state, user.id, &email).await?;
         }
-        Ok(RegisterResponse::Created(detail("Verification e-mail sent.")))
+        Ok(RegisterReply::Created(detail("Verification e-mail sent.")))
     }
 
     /// Confirm an email address
@@ -251,7 +251,7 @@ async fn password_login(
     client: &ClientIp,
     origin: &Origin,
     body: Body<LoginRequest>,
-) -> Result<LoginResponse, ApiError> {
+) -> Result<PasswordLoginReply, ApiError> {
     let body = body.into_inner();
     let name = body.username.or(body.email).filter(|n| !n.trim().is_empty());
     let name = name.ok_or_else(|| {
@@ -281,7 +281,7 @@ async fn password_login(
         }
     }
     let pair = state.tokens.start_session(&user).await?;
-    Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
+    Ok(PasswordLoginReply::Ok(Json(TokenPairResponse::with_cookies(
         req, state, pair, user,
     ))))
 }

@@ -1,5 +1,8 @@
 //! The HTTP API: one `#[OpenApi]` impl per concern, shared request/response objects, and the
 //! request authentication extractor.
+//!
+//! Naming: a body is `*Request` or `*Response` (an `Object`, a schema in the spec); what an
+//! operation answers, its statuses each with a body, is `*Reply` (an `ApiResponse`).
 
 pub mod accounts;
 pub mod admin;

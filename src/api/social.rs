@@ -171,7 +171,7 @@ impl TokenPairResponse {
 }
 
 #[derive(ApiResponse)]
-pub enum LoginResponse {
+pub enum SocialLoginReply {
     /// Signed in: our tokens and the user.
     #[oai(status = 200)]
     Ok(Json<TokenPairResponse>),
@@ -200,7 +200,7 @@ impl SocialApi {
         client: ClientIp,
         origin: Origin,
         body: Body<SocialLoginRequest>,
-    ) -> Result<LoginResponse, ApiError> {
+    ) -> Result<SocialLoginReply, ApiError> {
         let result = login_with(&state, req, &provider, &client, &origin, body).await;
         let provider = state.providers.get(&provider).map_or("unknown", |p| p.id());
         super::count_login(&state, provider, &result);
@@ -215,7 +215,7 @@ async fn login_with(
     client: &ClientIp,
     origin: &Origin,
     body: Body<SocialLoginRequest>,
-) -> Result<LoginResponse, ApiError> {
+) -> Result<SocialLoginReply, ApiError> {
     let credential = Credential::try_from(body.into_inner())?;
     // Before the provider is asked: each attempt costs two calls on the app's Kakao quota.
     state.limits.check(Action::SocialLogin, client, None).await?;
@@ -238,7 +238,7 @@ async fn login_with(
         }
     };
     state.audit.record(origin, attempt.user(user.id));
-    Ok(LoginResponse::Ok(Json(TokenPairResponse::with_cookies(
+    Ok(SocialLoginReply::Ok(Json(TokenPairResponse::with_cookies(
         req, state, pair, user,
     ))))
 }

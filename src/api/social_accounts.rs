@@ -51,7 +51,7 @@ pub struct UnlinkNotification {
 }
 
 #[derive(ApiResponse)]
-pub enum ConnectResponse {
+pub enum ConnectReply {
     /// Linked: a fresh session for the caller, as after a login.
     #[oai(status = 200)]
     Ok(Json<TokenPairResponse>),
@@ -134,7 +134,7 @@ impl SocialAccountsApi {
         /// Provider id: `kakao`.
         provider: Path<String>,
         body: Body<ConnectRequest>,
-    ) -> Result<ConnectResponse, ApiError> {
+    ) -> Result<ConnectReply, ApiError> {
         let body = body.into_inner();
         caller.step_up(&state, &client, body.password).await?;
         let credential = Credential::try_from(body.credential)?;
@@ -143,7 +143,7 @@ impl SocialAccountsApi {
         let account = login::verify_credential(&state, site_id, &provider, credential).await?;
         match store::social::connect_account(&state.db, caller.user.id, &provider, &account).await {
             Err(StoreError::Taken { .. }) => {
-                return Ok(ConnectResponse::Conflict(Json(crate::error::ErrorBody {
+                return Ok(ConnectReply::Conflict(Json(crate::error::ErrorBody {
                     detail: "This account is already linked to another user.".into(),
                     code: code::SOCIAL_ACCOUNT_TAKEN.into(),
                 })));
@@ -155,7 +155,7 @@ impl SocialAccountsApi {
             .provider(&provider);
         state.audit.record(&origin, linked.method(credential_kind));
         let pair = state.tokens.start_session(&caller.user).await?;
-        Ok(ConnectResponse::Ok(Json(TokenPairResponse::new(pair, caller.user))))
+        Ok(ConnectReply::Ok(Json(TokenPairResponse::new(pair, caller.user))))
     }
 
     /// The signed-in user's provider accounts

@@ -116,20 +116,20 @@ pub enum JwksReply {
 }
 
 #[derive(ApiResponse)]
-pub enum VerifyTokenResponse {
+pub enum VerifyTokenReply {
     /// The token is valid.
     #[oai(status = 200)]
     Ok(Json<EmptyResponse>),
 }
 
 #[derive(ApiResponse)]
-pub enum RefreshTokenResponse {
+pub enum RefreshTokenReply {
     #[oai(status = 200)]
     Ok(Json<RefreshResponse>),
 }
 
 #[derive(ApiResponse)]
-pub enum LogoutResponse {
+pub enum LogoutReply {
     #[oai(status = 200)]
     Ok(Json<DetailResponse>),
 }
@@ -160,8 +160,8 @@ pub(super) async fn refresh_audited(state: &AppState, origin: &Origin, token: &s
     })
 }
 
-fn logged_out() -> LogoutResponse {
-    LogoutResponse::Ok(Json(DetailResponse {
+fn logged_out() -> LogoutReply {
+    LogoutReply::Ok(Json(DetailResponse {
         detail: "Successfully logged out.".into(),
     }))
 }
@@ -177,9 +177,9 @@ impl TokensApi {
         &self,
         state: poem::web::Data<&AppState>,
         body: Body<VerifyTokenRequest>,
-    ) -> Result<VerifyTokenResponse, ApiError> {
+    ) -> Result<VerifyTokenReply, ApiError> {
         verify_any(&state, &body.into_inner().token).await?;
-        Ok(VerifyTokenResponse::Ok(Json(EmptyResponse {})))
+        Ok(VerifyTokenReply::Ok(Json(EmptyResponse {})))
     }
 
     /// Get a new access token
@@ -194,7 +194,7 @@ impl TokensApi {
         req: &Request,
         origin: Origin,
         body: MaybeBody<CookieRefreshRequest>,
-    ) -> Result<RefreshTokenResponse, ApiError> {
+    ) -> Result<RefreshTokenReply, ApiError> {
         let refresh = match body.0.and_then(|b| b.refresh) {
             Some(token) => token,
             None => cookies::refresh_token(req, &state.settings.cookies)?
@@ -208,7 +208,7 @@ impl TokensApi {
             (&refreshed.access, refreshed.access_expiration),
             rotated,
         );
-        Ok(RefreshTokenResponse::Ok(Json(RefreshResponse {
+        Ok(RefreshTokenReply::Ok(Json(RefreshResponse {
             access: refreshed.access,
             refresh: refreshed.refresh.map(|(token, _)| token),
             access_expiration: rfc3339(refreshed.access_expiration),
@@ -226,7 +226,7 @@ impl TokensApi {
         req: &Request,
         origin: Origin,
         body: MaybeBody<LogoutRequest>,
-    ) -> Result<LogoutResponse, ApiError> {
+    ) -> Result<LogoutReply, ApiError> {
         let refresh = match body.0.and_then(|b| b.refresh) {
             Some(token) => Some(token),
             None => cookies::refresh_token(req, &state.settings.cookies)?,
@@ -265,7 +265,7 @@ impl TokensApi {
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
         origin: Origin,
-    ) -> Result<LogoutResponse, ApiError> {
+    ) -> Result<LogoutReply, ApiError> {
         state.tokens.revoke_user(caller.user.id).await?;
         state
             .audit
