@@ -87,9 +87,9 @@ impl App {
                 &metrics,
             ),
             cached,
-            .context("connecting the write queue to the database")?;
-        let queue = WriteQueue::start(writer_db, metrics.clone());
-        let audit = match settings.audit.enabled {
+            queue,
+            providers: providers::Providers::from_settings(&settings.providers, &settings.kakao, http)
+                .metered(&metrics),
             metrics,
             mailer: crate::mail::Mailer::from_settings(&settings.mail)?,
             db,
