@@ -480,12 +480,8 @@ async fn a_provider_configured_for_another_site_only_returns_404(backend: Backen
     let response = app.post_kakao_login(&json!({"access_token": "good"})).await;
     assert_error(response, 404, "provider_not_configured").await;
     let response = app
-        .client
-        .post(app.url("/accounts/rest-auth/naver/"))
-        .json(&json!({"access_token": "good"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/accounts/rest-auth/naver/", &json!({"access_token": "good"}))
+        .await;
     assert_error(response, 404, "provider_not_configured").await;
     assert_eq!(app.kakao.calls("/v2/user/me"), 0, "no provider call without an app");
     assert_eq!(count_rows(&app).await, (0, 0, 0));
@@ -500,13 +496,8 @@ async fn the_site_is_chosen_by_the_host_header(backend: Backend) {
     app.kakao.accepts_token("good", minimal_user(3));
 
     let response = app
-        .client
-        .post(app.url("/accounts/rest-auth/kakao/"))
-        .header("host", "API.other.example:8000")
-        .json(&json!({"access_token": "good"}))
-        .send()
-        .await
-        .unwrap();
+        .post_kakao_login_with_headers(&[("host", "API.other.example:8000")], &json!({"access_token": "good"}))
+        .await;
 
     assert_eq!(response.status(), 200, "the app of site {} serves that host", site.id);
 }
