@@ -334,6 +334,7 @@ async fn audit_events_older_than_the_retention_are_purged() {
         if remaining == 0 {
             break;
         }
+        // Not a cache wait: the purge is the maintenance task's, on its own interval.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(remaining, 0, "the two-day-old event is purged");

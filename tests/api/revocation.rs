@@ -284,6 +284,7 @@ async fn our_tokens_name_their_session_and_keep_the_sign_in_time_through_refresh
     );
     assert_eq!(access["auth_time"], access["iat"]);
 
+    // Not a cache wait: a new second, so the refreshed tokens' `iat` differs from `auth_time`.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let next: Value = app
         .refresh(login["refresh"].as_str().unwrap())

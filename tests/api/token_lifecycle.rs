@@ -81,6 +81,8 @@ async fn replaying_a_spent_token_after_the_grace_interval_revokes_the_family(bac
         .as_str()
         .unwrap()
         .to_owned();
+    // Not a cache wait: `rotated_at` may be kept in whole seconds (a DATETIME column rounds), so
+    // the replay comes a second later to be past it even with a zero grace interval.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let body = assert_error(app.refresh(&r1).await, 401, "token_not_valid").await;
