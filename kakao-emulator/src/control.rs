@@ -14,11 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    CallbackMethod, Shared, UnlinkCallback,
-    grants::Grant,
-    json_response,
-    oauth::{KauthError, token_response},
-    params, read_body,
+    CallbackMethod, Shared, UnlinkCallback, grants::Grant, json_response, kauth_error::KauthError,
+    oauth::token_response, params, read_body,
 };
 
 /// `referrer_type` values of the unlink webhook (kakao-api.md 6.3).

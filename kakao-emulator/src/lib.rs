@@ -8,6 +8,7 @@ mod control;
 mod faults;
 mod grants;
 mod handle;
+mod kauth_error;
 mod oauth;
 mod oidc;
 mod users;

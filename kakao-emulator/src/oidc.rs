@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::{Shared, grants::Grant, json_response, oauth::KauthError, read_body, users::EmulatedUser};
+use crate::{Shared, grants::Grant, json_response, kauth_error::KauthError, read_body, users::EmulatedUser};
 
 /// The ID-token payload (kakao-api.md 5.3): no `email_verified`, `at_hash` or `azp`.
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,14 +1,27 @@
 //! `authbridge keys …`: rotate, revoke and list the JWT signing keys.
 
 use chrono::Utc;
+use clap::Subcommand;
 
-use super::{KeysCommand, connect_migrated, record_cli};
+use super::{connect_migrated, record_cli};
 use crate::{
     audit::{Entry, event},
     config::Settings,
     store,
     tokens::KeyState,
 };
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key; old keys keep verifying until their tokens expire.
+    Rotate,
+    /// Revoke a key that leaked: it stops verifying on every instance within the key-reload
+    /// interval, and every token it signed dies (a signing key is replaced first).
+    Revoke { kid: String },
+    /// Every key with its state: signing, retired (verifying until its tokens expire), expired
+    /// or revoked.
+    List,
+}
 
 pub(super) async fn run(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
     anyhow::ensure!(

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser, oauth, oidc::JwksCache};
 use super::SocialApp;
+use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser, oauth, oidc::JwksCache};
 use crate::config::{KakaoSettings, ProviderSettings};
 
 pub struct Kakao {

@@ -5,8 +5,8 @@ use std::{sync::Arc, time::Instant};
 
 use secrecy::SecretString;
 
-use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser};
 use super::SocialApp;
+use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser};
 use crate::metrics::Metrics;
 
 pub(super) struct Metered {

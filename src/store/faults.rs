@@ -48,12 +48,12 @@ pub(crate) fn fault(e: &DbErr) -> Fault {
 
 fn database_error(e: &DbErr) -> Option<&(dyn sqlx::error::DatabaseError + 'static)> {
     match e {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Conn(RuntimeErr::SqlxError(e)) => {
-            match e.deref() {
-                sqlx::Error::Database(error) => Some(error.as_ref()),
-                _ => None,
-            }
-        }
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => match e.deref() {
+            sqlx::Error::Database(error) => Some(error.as_ref()),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -85,15 +85,24 @@ mod tests {
             .unwrap();
         first.execute_unprepared("INSERT INTO t VALUES ('a')").await.unwrap();
 
-        let taken = first.execute_unprepared("INSERT INTO t VALUES ('a')").await.unwrap_err();
+        let taken = first
+            .execute_unprepared("INSERT INTO t VALUES ('a')")
+            .await
+            .unwrap_err();
         assert_eq!(fault(&taken), Fault::UniqueViolation, "{taken}");
 
         first.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
-        let busy = second.execute_unprepared("INSERT INTO t VALUES ('b')").await.unwrap_err();
+        let busy = second
+            .execute_unprepared("INSERT INTO t VALUES ('b')")
+            .await
+            .unwrap_err();
         assert_eq!(fault(&busy), Fault::Contention, "{busy}");
         first.execute_unprepared("ROLLBACK").await.unwrap();
 
-        let other = first.execute_unprepared("INSERT INTO nowhere VALUES (1)").await.unwrap_err();
+        let other = first
+            .execute_unprepared("INSERT INTO nowhere VALUES (1)")
+            .await
+            .unwrap_err();
         assert_eq!(fault(&other), Fault::Other, "{other}");
     }
 }

@@ -399,7 +399,9 @@ pub async fn connect_account(
 ) -> Result<(), StoreError> {
     let now = Utc::now();
     match find_account(db, provider, &account.uid).await? {
-        Some(existing) if existing.user_id != user_id => Err(StoreError::Taken { field: "social account" }),
+        Some(existing) if existing.user_id != user_id => Err(StoreError::Taken {
+            field: "social account",
+        }),
         Some(existing) => {
             social_account::Entity::update_many()
                 .col_expr(
@@ -422,7 +424,9 @@ pub async fn connect_account(
                 .await
                 .map_err(|e| {
                     if is_unique_violation(&e) {
-                        StoreError::Taken { field: "social account" }
+                        StoreError::Taken {
+                            field: "social account",
+                        }
                     } else {
                         e.into()
                     }

@@ -360,7 +360,6 @@ pub async fn existing_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<
     existing_values::<user::Entity, _>(db, user::Column::Id, ids).await
 }
 
-
 /// Which of `ids` are taken by email rows.
 pub async fn existing_email_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<i32>, StoreError> {
     existing_values::<email_address::Entity, _>(db, email_address::Column::Id, ids).await

@@ -9,12 +9,7 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
 use super::{KeyRing, TokenError};
-use crate::{
-    config::JwtSettings,
-    metrics::Metrics,
-    store::cache::Cached,
-    write_queue::WriteQueue,
-};
+use crate::{config::JwtSettings, metrics::Metrics, store::cache::Cached, write_queue::WriteQueue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

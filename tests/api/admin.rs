@@ -28,26 +28,13 @@ pub async fn staff_session(app: &TestApp) -> (String, i32) {
     (pair["access"].as_str().unwrap().to_owned(), admin.id)
 }
 
-async fn admin_get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
-    app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap()
-}
-
-async fn admin_post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// The audit events matching `query`, once `wanted` of them are there (events are written in
 /// batches a moment after they happen).
 pub async fn audit_events(app: &TestApp, token: &str, query: &str, wanted: usize) -> Vec<Value> {
     let mut events = Vec::new();
     for _ in 0..50 {
-        let page: Value = admin_get(app, token, &format!("/admin/api/audit/?{query}"))
+        let page: Value = app
+            .get_as(token, &format!("/admin/api/audit/?{query}"))
             .await
             .json()
             .await
@@ -67,29 +54,22 @@ async fn staff_manage_users_and_every_action_lands_on_the_audit_trail(backend: B
     app.kakao
         .accepts_token("kim-token", full_user(9001, "kim@example.com", true, true));
     let login = app
-        .client
-        .post(app.url("/accounts/rest-auth/kakao/"))
-        .header("x-request-id", "req-kim-1")
-        .header("user-agent", "KakaoTalk-app/1.0")
-        .json(&json!({"access_token": "kim-token"}))
-        .send()
-        .await
-        .unwrap();
+        .post_kakao_login_with_headers(
+            &[("x-request-id", "req-kim-1"), ("user-agent", "KakaoTalk-app/1.0")],
+            &json!({"access_token": "kim-token"}),
+        )
+        .await;
     assert_eq!(login.status(), 200);
     let login: Value = login.json().await.unwrap();
     let kim = login["user"]["pk"].as_i64().unwrap();
 
     // Not staff, not signed in.
     let access = login["access"].as_str().unwrap();
-    assert_error(
-        admin_get(&app, access, "/admin/api/users/").await,
-        403,
-        "permission_denied",
-    )
-    .await;
+    assert_error(app.get_as(access, "/admin/api/users/").await, 403, "permission_denied").await;
     assert_error(app.get("/admin/api/users/").await, 401, "not_authenticated").await;
 
-    let all: Value = admin_get(&app, &admin, "/admin/api/users/?page_size=1")
+    let all: Value = app
+        .get_as(&admin, "/admin/api/users/?page_size=1")
         .await
         .json()
         .await
@@ -97,7 +77,8 @@ async fn staff_manage_users_and_every_action_lands_on_the_audit_trail(backend: B
     assert_eq!(all["count"], 2);
     assert_eq!(all["results"].as_array().unwrap().len(), 1);
     for search in ["KIM@EXAMPLE", "9001"] {
-        let found: Value = admin_get(&app, &admin, &format!("/admin/api/users/?search={search}"))
+        let found: Value = app
+            .get_as(&admin, &format!("/admin/api/users/?search={search}"))
             .await
             .json()
             .await
@@ -105,7 +86,8 @@ async fn staff_manage_users_and_every_action_lands_on_the_audit_trail(backend: B
         assert_eq!(found["count"], 1, "search {search}: {found}");
         assert_eq!(found["results"][0]["pk"], kim);
     }
-    let detail: Value = admin_get(&app, &admin, &format!("/admin/api/users/{kim}/"))
+    let detail: Value = app
+        .get_as(&admin, &format!("/admin/api/users/{kim}/"))
         .await
         .json()
         .await
@@ -113,7 +95,9 @@ async fn staff_manage_users_and_every_action_lands_on_the_audit_trail(backend: B
     assert_eq!(detail["social_accounts"][0]["uid"], "9001");
     assert!(!detail.to_string().contains("password\":\""), "no hash: {detail}");
 
-    let disabled = admin_post(&app, &admin, &format!("/admin/api/users/{kim}/disable/"), json!({})).await;
+    let disabled = app
+        .post_json_as(&admin, &format!("/admin/api/users/{kim}/disable/"), &json!({}))
+        .await;
     assert_eq!(disabled.status(), 200);
     assert_eq!(app.get_user("Bearer", access).await.status(), 401);
     assert_error(
@@ -122,31 +106,23 @@ async fn staff_manage_users_and_every_action_lands_on_the_audit_trail(backend: B
         "token_not_valid",
     )
     .await;
-    let enabled = admin_post(&app, &admin, &format!("/admin/api/users/{kim}/enable/"), json!({})).await;
+    let enabled = app
+        .post_json_as(&admin, &format!("/admin/api/users/{kim}/enable/"), &json!({}))
+        .await;
     assert_eq!(enabled.status(), 200);
     let again = app.post_kakao_login(&json!({"access_token": "kim-token"})).await;
     assert_eq!(again.status(), 200, "signs in again once enabled");
     let again: Value = again.json().await.unwrap();
-    let revoked = admin_post(
-        &app,
-        &admin,
-        &format!("/admin/api/users/{kim}/revoke-sessions/"),
-        json!({}),
-    )
-    .await;
+    let revoked = app
+        .post_json_as(&admin, &format!("/admin/api/users/{kim}/revoke-sessions/"), &json!({}))
+        .await;
     assert_eq!(revoked.status(), 200);
     assert_eq!(
         app.get_user("Bearer", again["access"].as_str().unwrap()).await.status(),
         401
     );
 
-    let deleted = app
-        .client
-        .delete(app.url(&format!("/admin/api/users/{kim}/")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_as(&admin, &format!("/admin/api/users/{kim}/")).await;
     assert_eq!(deleted.status(), 200);
     assert_eq!(crate::kakao::unlinked(&app.kakao), [9001], "unlinked at Kakao first");
     assert!(
@@ -177,15 +153,12 @@ async fn staff_manage_users_and_every_action_lands_on_the_audit_trail(backend: B
     let disabling = trail.iter().find(|e| e["event"] == "user.disabled").unwrap();
     assert_eq!(disabling["actor_id"], admin_id);
     assert_eq!(disabling["method"], "admin_api");
-    let page: Value = admin_get(
-        &app,
-        &admin,
-        &format!("/admin/api/audit/?user={kim}&event=user.enabled"),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let page: Value = app
+        .get_as(&admin, &format!("/admin/api/audit/?user={kim}&event=user.enabled"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["count"], 1);
 }
 
@@ -202,9 +175,8 @@ async fn security_events_are_on_the_trail_without_secrets() {
         .await
         .unwrap();
     let access = pair["access"].as_str().unwrap();
-    let change = json!({"old_password": "ann-secret-phrase-1", "new_password1": "ann-new-phrase-22", "new_password2": "ann-new-phrase-22"});
     assert_eq!(
-        admin_post(&app, access, "/rest-auth/password/change/", change)
+        app.change_password(access, Some("ann-secret-phrase-1"), "ann-new-phrase-22")
             .await
             .status(),
         200
@@ -244,48 +216,38 @@ async fn sites_social_apps_and_signing_keys_through_the_admin_api() {
     let app = spawn_app(Backend::Sqlite).await;
     let (admin, _) = staff_session(&app).await;
 
-    let site: Value = admin_post(
-        &app,
-        &admin,
-        "/admin/api/sites/",
-        json!({"domain": "Shop.Example.org", "name": "Shop"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(site["domain"], "shop.example.org");
-    let taken = admin_post(
-        &app,
-        &admin,
-        "/admin/api/sites/",
-        json!({"domain": "shop.example.org", "name": "x"}),
-    )
-    .await;
-    assert_error(taken, 400, "invalid").await;
-    let default_site = app
-        .client
-        .delete(app.url("/admin/api/sites/1/"))
-        .bearer_auth(&admin)
-        .send()
+    let site: Value = app
+        .post_json_as(
+            &admin,
+            "/admin/api/sites/",
+            &json!({"domain": "Shop.Example.org", "name": "Shop"}),
+        )
+        .await
+        .json()
         .await
         .unwrap();
+    assert_eq!(site["domain"], "shop.example.org");
+    let taken = app
+        .post_json_as(
+            &admin,
+            "/admin/api/sites/",
+            &json!({"domain": "shop.example.org", "name": "x"}),
+        )
+        .await;
+    assert_error(taken, 400, "invalid").await;
+    let default_site = app.delete_as(&admin, "/admin/api/sites/1/").await;
     assert_error(default_site, 400, "invalid").await;
 
-    let saved = admin_post(
-        &app,
-        &admin,
-        "/admin/api/socialapps/",
-        json!({"provider": "kakao", "name": "Shop app", "client_id": "shop-rest-key", "secret": "TOP-SECRET-VALUE",
+    let saved = app
+        .post_json_as(
+            &admin,
+            "/admin/api/socialapps/",
+            &json!({"provider": "kakao", "name": "Shop app", "client_id": "shop-rest-key", "secret": "TOP-SECRET-VALUE",
                "admin_key": "ADMIN-SECRET-VALUE", "app_ids": ["777"], "sites": [site["id"]]}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(saved.status(), 200);
-    let listed = admin_get(&app, &admin, "/admin/api/socialapps/")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let listed = app.get_as(&admin, "/admin/api/socialapps/").await.text().await.unwrap();
     assert!(
         listed.contains("shop-rest-key") && listed.contains("\"has_secret\":true"),
         "{listed}"
@@ -293,7 +255,8 @@ async fn sites_social_apps_and_signing_keys_through_the_admin_api() {
     assert!(!listed.contains("SECRET-VALUE"), "secrets are write-only: {listed}");
 
     let old = app.login_new_kakao_user(9101).await;
-    let rotated: Value = admin_post(&app, &admin, "/admin/api/keys/rotate/", json!({}))
+    let rotated: Value = app
+        .post_json_as(&admin, "/admin/api/keys/rotate/", &json!({}))
         .await
         .json()
         .await
@@ -311,7 +274,9 @@ async fn sites_social_apps_and_signing_keys_through_the_admin_api() {
         "retired keys verify"
     );
 
-    let revoked = admin_post(&app, &admin, &format!("/admin/api/keys/{old_kid}/revoke/"), json!({})).await;
+    let revoked = app
+        .post_json_as(&admin, &format!("/admin/api/keys/{old_kid}/revoke/"), &json!({}))
+        .await;
     assert_eq!(revoked.status(), 200);
     assert_eq!(
         app.get_user("Bearer", old["access"].as_str().unwrap()).await.status(),
@@ -323,7 +288,7 @@ async fn sites_social_apps_and_signing_keys_through_the_admin_api() {
         200
     );
     // The staff session was signed by the revoked key too: sign in again.
-    assert_eq!(admin_get(&app, &admin, "/admin/api/keys/").await.status(), 401);
+    assert_eq!(app.get_as(&admin, "/admin/api/keys/").await.status(), 401);
     let pair: Value = app
         .obtain_pair("root", "a-long-horse-battery", None)
         .await
@@ -331,11 +296,13 @@ async fn sites_social_apps_and_signing_keys_through_the_admin_api() {
         .await
         .unwrap();
     let admin = pair["access"].as_str().unwrap().to_owned();
-    let keys: Value = admin_get(&app, &admin, "/admin/api/keys/").await.json().await.unwrap();
+    let keys: Value = app.get_as(&admin, "/admin/api/keys/").await.json().await.unwrap();
     let state_of = |kid: &str| keys.as_array().unwrap().iter().find(|k| k["kid"] == kid).unwrap()["state"].clone();
     assert_eq!(state_of(&old_kid), "revoked");
     assert_eq!(state_of(rotated["signing_kid"].as_str().unwrap()), "signing");
-    let unknown = admin_post(&app, &admin, "/admin/api/keys/nope/revoke/", json!({})).await;
+    let unknown = app
+        .post_json_as(&admin, "/admin/api/keys/nope/revoke/", &json!({}))
+        .await;
     assert_error(unknown, 404, "not_found").await;
 }
 
@@ -357,7 +324,8 @@ async fn audit_events_older_than_the_retention_are_purged() {
     for _ in 0..50 {
         let until =
             (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let page: Value = admin_get(&app, &admin, &format!("/admin/api/audit/?until={until}"))
+        let page: Value = app
+            .get_as(&admin, &format!("/admin/api/audit/?until={until}"))
             .await
             .json()
             .await
@@ -366,6 +334,7 @@ async fn audit_events_older_than_the_retention_are_purged() {
         if remaining == 0 {
             break;
         }
+        // Not a cache wait: the purge is the maintenance task's, on its own interval.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(remaining, 0, "the two-day-old event is purged");

@@ -131,12 +131,8 @@ async fn a_path_without_its_trailing_slash_is_answered_the_same() {
     let app = spawn_app(Backend::Sqlite).await;
     app.kakao.accepts_token("t", crate::kakao::minimal_user(1));
     let response = app
-        .client
-        .post(app.url("/accounts/rest-auth/kakao"))
-        .json(&json!({"access_token": "t"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/accounts/rest-auth/kakao", &json!({"access_token": "t"}))
+        .await;
     assert_eq!(response.status(), 200, "no redirect: a redirected POST loses its body");
 }
 
@@ -148,17 +144,10 @@ async fn over_long_names_are_400s_naming_the_field_and_nothing_is_stored(backend
     let app = spawn_app(backend).await;
     let session = app.login_new_kakao_user(1).await;
     let access = session["access"].as_str().unwrap();
-    let patch = |body: serde_json::Value| {
-        app.client
-            .patch(app.url("/rest-auth/user/"))
-            .bearer_auth(access)
-            .json(&body)
-            .send()
-    };
     let long = "가".repeat(151);
 
     for field in ["first_name", "last_name", "username"] {
-        let body = assert_error(patch(json!({ field: long })).await.unwrap(), 400, "invalid").await;
+        let body = assert_error(app.patch_user(access, &json!({ field: long })).await, 400, "invalid").await;
         assert_eq!(
             body[field],
             json!(["Ensure this field has no more than 150 characters."]),
@@ -187,7 +176,7 @@ async fn over_long_names_are_400s_naming_the_field_and_nothing_is_stored(backend
     let stored = entity::user::Entity::find().one(&app.db).await.unwrap().unwrap();
     assert_eq!(stored.first_name, "");
     let fits = "가".repeat(150);
-    let response = patch(json!({ "first_name": fits })).await.unwrap();
+    let response = app.patch_user(access, &json!({ "first_name": fits })).await;
     assert_eq!(response.status(), 200);
     let stored = entity::user::Entity::find().one(&app.db).await.unwrap().unwrap();
     assert_eq!(stored.first_name, fits);

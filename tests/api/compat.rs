@@ -153,18 +153,11 @@ async fn drf_jwt_obtain_verify_and_refresh_keep_their_shapes() {
 async fn drf_obtain_auth_token_keys_are_stored_hashed_and_authenticate(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_local_user("bob", "", "s3cret-pass").await;
-    let obtain = || {
-        app.client
-            .post(app.url("/api-token-auth/"))
-            .form(&[("username", "bob"), ("password", "s3cret-pass")])
-            .send()
-    };
-
-    let first = ok_json(obtain().await.unwrap()).await["token"]
+    let first = ok_json(app.obtain_token_key("bob", "s3cret-pass").await).await["token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let second = ok_json(obtain().await.unwrap()).await["token"]
+    let second = ok_json(app.obtain_token_key("bob", "s3cret-pass").await).await["token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -190,13 +183,7 @@ async fn drf_obtain_auth_token_keys_are_stored_hashed_and_authenticate(backend: 
     )
     .await;
 
-    let logout = app
-        .client
-        .post(app.url("/rest-auth/logout/"))
-        .header("authorization", format!("Token {first}"))
-        .send()
-        .await
-        .unwrap();
+    let logout = app.logout_token_key(&first).await;
     assert_eq!(logout.status(), 200);
     assert_error(app.get_user("Token", &first).await, 401, "authentication_failed").await;
     assert_eq!(
@@ -205,13 +192,7 @@ async fn drf_obtain_auth_token_keys_are_stored_hashed_and_authenticate(backend: 
         "only the key logged out is gone"
     );
 
-    let bad = app
-        .client
-        .post(app.url("/api-token-auth/"))
-        .form(&[("username", "bob"), ("password", "nope")])
-        .send()
-        .await
-        .unwrap();
+    let bad = app.obtain_token_key("bob", "nope").await;
     let body = assert_error(bad, 400, "invalid_credentials").await;
     assert_eq!(
         body["non_field_errors"],

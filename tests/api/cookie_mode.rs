@@ -57,31 +57,14 @@ async fn a_browser_session_lives_in_httponly_cookies_with_csrf_on_unsafe_methods
     );
     let jar = format!("jwt-auth={access}; jwt-refresh-token={refresh}; csrftoken={csrf}");
 
-    let me = app
-        .client
-        .get(app.url("/rest-auth/user/"))
-        .header("cookie", &jar)
-        .send()
-        .await
-        .unwrap();
+    let me = app.get_user_with("cookie", &jar).await;
     assert_eq!(me.status(), 200, "GET needs no CSRF header");
 
-    let no_csrf = app
-        .client
-        .post(app.url("/rest-auth/token/refresh/"))
-        .header("cookie", &jar)
-        .send()
-        .await
-        .unwrap();
+    let no_csrf = app.post_with_cookies("/rest-auth/token/refresh/", &jar, None).await;
     assert_error(no_csrf, 403, "csrf_failed").await;
     let refreshed = app
-        .client
-        .post(app.url("/rest-auth/token/refresh/"))
-        .header("cookie", &jar)
-        .header("x-csrftoken", csrf)
-        .send()
-        .await
-        .unwrap();
+        .post_with_cookies("/rest-auth/token/refresh/", &jar, Some(csrf.as_str()))
+        .await;
     assert_eq!(refreshed.status(), 200);
     let renewed = set_cookies(&refreshed);
     assert!(
@@ -95,13 +78,8 @@ async fn a_browser_session_lives_in_httponly_cookies_with_csrf_on_unsafe_methods
         renewed["jwt-auth"].0, renewed["jwt-refresh-token"].0
     );
     let logout = app
-        .client
-        .post(app.url("/rest-auth/logout/"))
-        .header("cookie", &jar)
-        .header("x-csrftoken", csrf)
-        .send()
-        .await
-        .unwrap();
+        .post_with_cookies("/rest-auth/logout/", &jar, Some(csrf.as_str()))
+        .await;
     assert_eq!(logout.status(), 200);
     let cleared = set_cookies(&logout);
     assert!(

@@ -104,6 +104,7 @@ async fn unconfirmed_registrations_expire_with_their_confirmation_key(backend: B
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while user::Entity::find().count(&app.db).await.unwrap() == 3 && tokio::time::Instant::now() < deadline {
+        // Not a cache wait: expiry is the maintenance task's, every maintenance_interval.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 

@@ -332,6 +332,174 @@ impl TestApp {
             .await
     }
 
+    /// `GET path` with `Authorization: Bearer <access>`.
+    pub async fn get_as(&self, access: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST path` with `Authorization: Bearer <access>` and a JSON body.
+    pub async fn post_json_as(&self, access: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(access)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `DELETE path` with `Authorization: Bearer <access>`.
+    pub async fn delete_as(&self, access: &str, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST path` with no body and no credentials.
+    pub async fn post_empty(&self, path: &str) -> reqwest::Response {
+        self.client.post(self.url(path)).send().await.expect("request")
+    }
+
+    /// The Kakao login with extra request headers (`host`, `x-request-id`, `user-agent`…).
+    pub async fn post_kakao_login_with_headers(&self, headers: &[(&str, &str)], body: &Value) -> reqwest::Response {
+        let mut request = self.client.post(self.url("/accounts/rest-auth/kakao/")).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// `GET /rest-auth/user/` with the credential in a header of the test's choosing
+    /// (`jwt-auth`, `cookie`).
+    pub async fn get_user_with(&self, header: &str, value: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/rest-auth/user/"))
+            .header(header, value)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST path` in cookie mode: the `cookie` header, and `x-csrftoken` when given.
+    pub async fn post_with_cookies(&self, path: &str, cookies: &str, csrf: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).header("cookie", cookies);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrftoken", csrf);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// `PATCH /rest-auth/user/` as `access`.
+    pub async fn patch_user(&self, access: &str, body: &Value) -> reqwest::Response {
+        self.send_user(reqwest::Method::PATCH, access, body).await
+    }
+
+    /// `PUT /rest-auth/user/` as `access`.
+    pub async fn put_user(&self, access: &str, body: &Value) -> reqwest::Response {
+        self.send_user(reqwest::Method::PUT, access, body).await
+    }
+
+    async fn send_user(&self, method: reqwest::Method, access: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .request(method, self.url("/rest-auth/user/"))
+            .bearer_auth(access)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `DELETE /rest-auth/user/` as `access`, with a JSON body (the password step-up) when given.
+    pub async fn delete_user(&self, access: &str, body: Option<&Value>) -> reqwest::Response {
+        let request = self.client.delete(self.url("/rest-auth/user/")).bearer_auth(access);
+        match body {
+            Some(body) => request.json(body),
+            None => request,
+        }
+        .send()
+        .await
+        .expect("request")
+    }
+
+    /// `POST /rest-auth/logout/all/`: every session of `access`'s user.
+    pub async fn logout_all(&self, access: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/rest-auth/logout/all/"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST /rest-auth/logout/` with `Authorization: Token <key>` (a DRF opaque token).
+    pub async fn logout_token_key(&self, key: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/rest-auth/logout/"))
+            .header("authorization", format!("Token {key}"))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST /rest-auth/password/change/` as `access`; `old_password` is sent only when given.
+    pub async fn change_password(&self, access: &str, old: Option<&str>, new: &str) -> reqwest::Response {
+        let mut body = serde_json::json!({ "new_password1": new, "new_password2": new });
+        if let Some(old) = old {
+            body["old_password"] = Value::from(old);
+        }
+        self.post_json_as(access, "/rest-auth/password/change/", &body).await
+    }
+
+    /// `POST /accounts/rest-auth/kakao/connect/`: links the Kakao account of `kakao_token` to
+    /// `access`'s user.
+    pub async fn connect_kakao(&self, access: &str, kakao_token: &str) -> reqwest::Response {
+        self.post_json_as(
+            access,
+            "/accounts/rest-auth/kakao/connect/",
+            &serde_json::json!({ "access_token": kakao_token }),
+        )
+        .await
+    }
+
+    /// `POST /rest-auth/socialaccounts/{id}/disconnect/` as `access`, with a JSON body (the
+    /// password step-up) when given.
+    pub async fn disconnect_social_account(
+        &self,
+        access: &str,
+        id: impl std::fmt::Display,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let request = self
+            .client
+            .post(self.url(&format!("/rest-auth/socialaccounts/{id}/disconnect/")))
+            .bearer_auth(access);
+        match body {
+            Some(body) => request.json(body),
+            None => request,
+        }
+        .send()
+        .await
+        .expect("request")
+    }
+
+    /// `POST /api-token-auth/` (DRF `obtain_auth_token`) as a form.
+    pub async fn obtain_token_key(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api-token-auth/"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// `POST /api/token/` (simplejwt) with a username and password, optionally through a proxy
     /// that says the client is `forwarded_for`.
     pub async fn obtain_pair(&self, username: &str, password: &str, forwarded_for: Option<&str>) -> reqwest::Response {

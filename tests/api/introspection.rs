@@ -87,24 +87,12 @@ async fn a_token_key_is_active_until_it_is_logged_out_or_revoked(backend: Backen
     assert_eq!(body["token_type"], "token");
     assert!(body.get("exp").is_none(), "DRF keys do not expire: {body}");
 
-    let logout = app
-        .client
-        .post(app.url("/rest-auth/logout/"))
-        .header("authorization", format!("Token {logged_out}"))
-        .send()
-        .await
-        .unwrap();
+    let logout = app.logout_token_key(&logged_out).await;
     assert_eq!(logout.status(), 200);
     let body = answer(introspect(&app, ("posts", &secret), &logged_out).await).await;
     assert_eq!(body, json!({"active": false}));
 
-    let logout_all = app
-        .client
-        .post(app.url("/rest-auth/logout/all/"))
-        .bearer_auth(jwt["access"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let logout_all = app.logout_all(jwt["access"].as_str().unwrap()).await;
     assert_eq!(logout_all.status(), 200);
     let body = answer(introspect(&app, ("posts", &secret), &revoked).await).await;
     assert_eq!(body, json!({"active": false}));

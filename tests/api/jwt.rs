@@ -178,21 +178,9 @@ async fn a_custom_header_may_carry_the_bare_token() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.auth.header_name = "jwt-auth".into()).await;
     let access = app.login_new_kakao_user(1).await["access"].as_str().unwrap().to_owned();
 
-    let response = app
-        .client
-        .get(app.url("/rest-auth/user/"))
-        .header("jwt-auth", &access)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_user_with("jwt-auth", &access).await;
     assert_eq!(response.status(), 200);
-    let response = app
-        .client
-        .get(app.url("/rest-auth/user/"))
-        .header("jwt-auth", format!("Bearer {access}"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_user_with("jwt-auth", &format!("Bearer {access}")).await;
     assert_eq!(response.status(), 200);
     assert_error(app.get_user("Bearer", &access).await, 401, "not_authenticated").await;
 }

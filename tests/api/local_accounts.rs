@@ -194,23 +194,13 @@ async fn the_profile_can_be_edited_but_pk_and_email_are_read_only() {
         .as_str()
         .unwrap()
         .to_owned();
-    let send = |method: reqwest::Method, body: Value| {
-        app.client
-            .request(method, app.url("/rest-auth/user/"))
-            .bearer_auth(&access)
-            .json(&body)
-            .send()
-    };
 
-    let patched: Value = send(
-        reqwest::Method::PATCH,
-        json!({"first_name": "Eve", "pk": 999, "email": "evil@x.io"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let patched: Value = app
+        .patch_user(&access, &json!({"first_name": "Eve", "pk": 999, "email": "evil@x.io"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         (
             patched["pk"].as_i64(),
@@ -219,24 +209,17 @@ async fn the_profile_can_be_edited_but_pk_and_email_are_read_only() {
         ),
         (Some(me.id as i64), Some("Eve"), Some("eve@x.io"))
     );
-    assert_error(
-        send(reqwest::Method::PUT, json!({"first_name": "E"})).await.unwrap(),
-        400,
-        "invalid",
-    )
-    .await;
+    assert_error(app.put_user(&access, &json!({"first_name": "E"})).await, 400, "invalid").await;
     let taken = assert_error(
-        send(reqwest::Method::PATCH, json!({"username": "taken"}))
-            .await
-            .unwrap(),
+        app.patch_user(&access, &json!({"username": "taken"})).await,
         400,
         "invalid",
     )
     .await;
     assert_eq!(taken["username"], json!(["A user with that username already exists."]));
-    let put: Value = send(reqwest::Method::PUT, json!({"username": "eve2", "last_name": "Adams"}))
+    let put: Value = app
+        .put_user(&access, &json!({"username": "eve2", "last_name": "Adams"}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -251,17 +234,12 @@ async fn changing_the_password_needs_the_old_one_and_revokes_sessions() {
     let (app, _sink) = app_with_mail(Backend::Sqlite).await;
     app.create_local_user("fay", "", "a-long-horse-battery").await;
     let session: Value = login(&app, "fay", "a-long-horse-battery").await.json().await.unwrap();
-    let change = |old: &str| {
-        app.client
-            .post(app.url("/rest-auth/password/change/"))
-            .bearer_auth(session["access"].as_str().unwrap())
-            .json(&json!({"old_password": old, "new_password1": "another-long-phrase", "new_password2": "another-long-phrase"}))
-            .send()
-    };
+    let access = session["access"].as_str().unwrap();
+    let change = |old| app.change_password(access, Some(old), "another-long-phrase");
 
-    let wrong = assert_error(change("nope").await.unwrap(), 400, "invalid").await;
+    let wrong = assert_error(change("nope").await, 400, "invalid").await;
     assert!(wrong["old_password"].is_array());
-    let ok: Value = change("a-long-horse-battery").await.unwrap().json().await.unwrap();
+    let ok: Value = change("a-long-horse-battery").await.json().await.unwrap();
     assert_eq!(ok["detail"], "New password has been saved.");
     assert_error(
         app.refresh(session["refresh"].as_str().unwrap()).await,

@@ -45,13 +45,8 @@ async fn login_through_second_app(app: &TestApp, id: i64) -> Value {
     let token = format!("b-{id}");
     app.kakao.accepts_token_of_app(&token, OTHER_APP_ID, minimal_user(id));
     let response = app
-        .client
-        .post(app.url("/accounts/rest-auth/kakao/"))
-        .header("host", OTHER_HOST)
-        .json(&json!({ "access_token": token }))
-        .send()
-        .await
-        .unwrap();
+        .post_kakao_login_with_headers(&[("host", OTHER_HOST)], &json!({ "access_token": token }))
+        .await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
@@ -112,13 +107,7 @@ async fn deleting_an_account_unlinks_each_kakao_account_with_its_own_apps_key(ba
         .unwrap();
     assert!(connect.status().is_success(), "{}", connect.status());
 
-    let deleted = app
-        .client
-        .delete(app.url("/rest-auth/user/"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_user(access, None).await;
 
     assert_eq!(deleted.status(), 204);
     // The emulator knows each app by its admin key: the app id says which key was shown.

@@ -93,28 +93,17 @@ async fn every_revocation_of_a_user_kills_its_access_tokens_everywhere(backend: 
         assert_eq!(renewed.status(), 200, "{how}: before, drf-jwt refresh works");
 
         let response = match how {
-            "logout/all" => {
-                app.client
-                    .post(app.url("/rest-auth/logout/all/"))
-                    .bearer_auth(access)
-                    .send()
-                    .await
-            }
+            "logout/all" => app.logout_all(access).await,
             "password change" => {
-                let body = json!({"old_password": "a-long-horse-battery", "new_password1": "another-long-phrase", "new_password2": "another-long-phrase"});
-                app.client
-                    .post(app.url("/rest-auth/password/change/"))
-                    .bearer_auth(access)
-                    .json(&body)
-                    .send()
+                app.change_password(access, Some("a-long-horse-battery"), "another-long-phrase")
                     .await
             }
             _ => {
                 run_cli(app, &["user", "disable", &name]).await;
-                app.client.get(app.url("/healthz")).send().await
+                app.get("/healthz").await
             }
         };
-        assert_eq!(response.unwrap().status(), 200, "{how}");
+        assert_eq!(response.status(), 200, "{how}");
 
         // The same second, the next: a revocation point counts whole seconds.
         assert_access_token_dead(app, access).await;
@@ -129,11 +118,8 @@ async fn every_revocation_of_a_user_kills_its_access_tokens_everywhere(backend: 
     // Signing in again right after a revocation gives tokens that work at once.
     app.create_local_user("back", "", "a-long-horse-battery").await;
     let before = sign_in(&app, "back", "a-long-horse-battery").await;
-    let logout = app
-        .client
-        .post(app.url("/rest-auth/logout/all/"))
-        .bearer_auth(before["access"].as_str().unwrap());
-    assert_eq!(logout.send().await.unwrap().status(), 200);
+    let logout = app.logout_all(before["access"].as_str().unwrap()).await;
+    assert_eq!(logout.status(), 200);
     let after = sign_in(&app, "back", "a-long-horse-battery").await;
     assert_eq!(
         app.get_user("Bearer", after["access"].as_str().unwrap()).await.status(),
@@ -204,12 +190,7 @@ async fn a_refresh_racing_a_revocation_leaves_no_live_successor(backend: Backend
         let revoke_user = round % 2 == 0;
         let revoke = async {
             if revoke_user {
-                app.client
-                    .post(app.url("/rest-auth/logout/all/"))
-                    .bearer_auth(access)
-                    .send()
-                    .await
-                    .unwrap()
+                app.logout_all(access).await
             } else {
                 app.logout(refresh).await
             }
@@ -243,11 +224,8 @@ async fn a_django_refresh_token_is_not_adopted_after_the_users_revocation(backen
     let alice = app.create_local_user("alice", "", "a-long-horse-battery").await;
     assert_eq!(alice.id, 1, "the vectors were made for pk 1");
     let session = sign_in(&app, "alice", "a-long-horse-battery").await;
-    let logout = app
-        .client
-        .post(app.url("/rest-auth/logout/all/"))
-        .bearer_auth(session["access"].as_str().unwrap());
-    assert_eq!(logout.send().await.unwrap().status(), 200);
+    let logout = app.logout_all(session["access"].as_str().unwrap()).await;
+    assert_eq!(logout.status(), 200);
 
     assert_error(
         app.refresh(vectors["refresh"].as_str().unwrap()).await,
@@ -366,6 +344,7 @@ async fn our_tokens_name_their_session_and_keep_the_sign_in_time_through_refresh
     );
     assert_eq!(access["auth_time"], access["iat"]);
 
+    // Not a cache wait: a new second, so the refreshed tokens' `iat` differs from `auth_time`.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let next: Value = app
         .refresh(login["refresh"].as_str().unwrap())
@@ -398,33 +377,13 @@ async fn a_refreshed_or_stolen_token_is_not_a_recent_sign_in() {
         .await
         .unwrap();
     for token in [stale.as_str(), renewed["token"].as_str().unwrap()] {
-        let set_password = app
-            .client
-            .post(app.url("/rest-auth/password/change/"))
-            .bearer_auth(token)
-            .json(&json!({"new_password1": "a-stolen-long-phrase", "new_password2": "a-stolen-long-phrase"}))
-            .send()
-            .await
-            .unwrap();
+        let set_password = app.change_password(token, None, "a-stolen-long-phrase").await;
         assert_error(set_password, 403, "reauthentication_required").await;
-        let delete = app
-            .client
-            .delete(app.url("/rest-auth/user/"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let delete = app.delete_user(token, None).await;
         assert_error(delete, 403, "reauthentication_required").await;
         app.kakao
             .accepts_token("second-account", crate::kakao::minimal_user(612));
-        let connect = app
-            .client
-            .post(app.url("/accounts/rest-auth/kakao/connect/"))
-            .bearer_auth(token)
-            .json(&json!({"access_token": "second-account"}))
-            .send()
-            .await
-            .unwrap();
+        let connect = app.connect_kakao(token, "second-account").await;
         assert_error(connect, 403, "reauthentication_required").await;
     }
     let row = user::Entity::find_by_id(pk.as_i64().unwrap() as i32)
@@ -436,14 +395,7 @@ async fn a_refreshed_or_stolen_token_is_not_a_recent_sign_in() {
 
     // The owner, signed in a moment ago, may.
     let fresh = login["access"].as_str().unwrap();
-    let set_password = app
-        .client
-        .post(app.url("/rest-auth/password/change/"))
-        .bearer_auth(fresh)
-        .json(&json!({"new_password1": "the-owners-long-phrase", "new_password2": "the-owners-long-phrase"}))
-        .send()
-        .await
-        .unwrap();
+    let set_password = app.change_password(fresh, None, "the-owners-long-phrase").await;
     assert_eq!(set_password.status(), 200);
 }
 
@@ -453,14 +405,7 @@ async fn disconnecting_needs_the_password_or_a_recent_sign_in() {
     let owner = app.create_local_user("owner", "", "a-long-horse-battery").await;
     let session = sign_in(&app, "owner", "a-long-horse-battery").await;
     app.kakao.accepts_token("linked", crate::kakao::minimal_user(621));
-    let connect = app
-        .client
-        .post(app.url("/accounts/rest-auth/kakao/connect/"))
-        .bearer_auth(session["access"].as_str().unwrap())
-        .json(&json!({"access_token": "linked"}))
-        .send()
-        .await
-        .unwrap();
+    let connect = app.connect_kakao(session["access"].as_str().unwrap(), "linked").await;
     assert_eq!(connect.status(), 200);
     let id = entity::social_account::Entity::find()
         .one(&app.db)
@@ -469,25 +414,23 @@ async fn disconnecting_needs_the_password_or_a_recent_sign_in() {
         .unwrap()
         .id;
     let stale = app.access_signed_in_long_ago(&json!(owner.id)).await;
-    let disconnect = |body: Value| {
-        app.client
-            .post(app.url(&format!("/rest-auth/socialaccounts/{id}/disconnect/")))
-            .bearer_auth(&stale)
-            .json(&body)
-            .send()
-    };
 
-    assert_error(disconnect(json!({})).await.unwrap(), 403, "reauthentication_required").await;
     assert_error(
-        disconnect(json!({"password": "wrong"})).await.unwrap(),
+        app.disconnect_social_account(&stale, id, Some(&json!({}))).await,
+        403,
+        "reauthentication_required",
+    )
+    .await;
+    assert_error(
+        app.disconnect_social_account(&stale, id, Some(&json!({"password": "wrong"})))
+            .await,
         400,
         "invalid_credentials",
     )
     .await;
     assert_eq!(
-        disconnect(json!({"password": "a-long-horse-battery"}))
+        app.disconnect_social_account(&stale, id, Some(&json!({"password": "a-long-horse-battery"})))
             .await
-            .unwrap()
             .status(),
         200
     );

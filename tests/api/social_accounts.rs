@@ -96,26 +96,14 @@ async fn connect_links_a_second_account_and_refuses_one_taken_by_another_user(ba
     let other = app.login_new_kakao_user(42).await;
     app.kakao.accepts_token("second-account", minimal_user(43));
     let access = owner["access"].as_str().unwrap();
-    let connect = |token: &str| {
-        app.client
-            .post(app.url("/accounts/rest-auth/kakao/connect/"))
-            .bearer_auth(access)
-            .json(&json!({"access_token": token}))
-            .send()
-    };
-
-    let linked = connect("second-account").await.unwrap();
+    let linked = app.connect_kakao(access, "second-account").await;
     assert_eq!(linked.status(), 200);
-    let taken = connect("token-42").await.unwrap();
+    let taken = app.connect_kakao(access, "token-42").await;
     assert_error(taken, 409, "social_account_taken").await;
 
     let list: Value = app
-        .client
-        .get(app.url("/rest-auth/socialaccounts/"))
-        .bearer_auth(access)
-        .send()
+        .get_as(access, "/rest-auth/socialaccounts/")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -127,18 +115,17 @@ async fn connect_links_a_second_account_and_refuses_one_taken_by_another_user(ba
         .collect();
     assert_eq!(uids, ["41", "43"]);
 
-    let disconnect = |token: &str, id: &Value| {
-        app.client
-            .post(app.url(&format!("/rest-auth/socialaccounts/{id}/disconnect/")))
-            .bearer_auth(token)
-            .send()
-    };
-    assert_eq!(disconnect(access, &list[1]["id"]).await.unwrap().status(), 200);
-    let last = disconnect(access, &list[0]["id"]).await.unwrap();
+    assert_eq!(
+        app.disconnect_social_account(access, &list[1]["id"], None)
+            .await
+            .status(),
+        200
+    );
+    let last = app.disconnect_social_account(access, &list[0]["id"], None).await;
     assert_error(last, 400, "last_login_method").await;
-    let foreign = disconnect(other["access"].as_str().unwrap(), &list[0]["id"])
-        .await
-        .unwrap();
+    let foreign = app
+        .disconnect_social_account(other["access"].as_str().unwrap(), &list[0]["id"], None)
+        .await;
     assert_error(foreign, 404, "not_found").await;
     assert_eq!(social_account::Entity::find().count(&app.db).await.unwrap(), 2);
 }
@@ -154,20 +141,9 @@ async fn deleting_an_account_unlinks_it_at_kakao_first_and_refuses_when_kakao_is
         .await
         .unwrap();
     let access = login["access"].as_str().unwrap().to_owned();
-    let delete = || {
-        app.client
-            .delete(app.url("/rest-auth/user/"))
-            .bearer_auth(&access)
-            .send()
-    };
-
     let export: Value = app
-        .client
-        .get(app.url("/rest-auth/user/export/"))
-        .bearer_auth(&access)
-        .send()
+        .get_as(&access, "/rest-auth/user/export/")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -182,11 +158,11 @@ async fn deleting_an_account_unlinks_it_at_kakao_first_and_refuses_when_kakao_is
     assert!(export.to_string().find("password\":\"").is_none(), "no hash exported");
 
     app.kakao.is_down();
-    assert_error(delete().await.unwrap(), 502, "provider_unavailable").await;
+    assert_error(app.delete_user(&access, None).await, 502, "provider_unavailable").await;
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 1, "nothing deleted");
 
     app.kakao.is_up();
-    assert_eq!(delete().await.unwrap().status(), 204);
+    assert_eq!(app.delete_user(&access, None).await.status(), 204);
     assert_eq!(crate::kakao::unlinked(&app.kakao), [51]);
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 0);
     assert_eq!(social_account::Entity::find().count(&app.db).await.unwrap(), 0);
@@ -203,31 +179,17 @@ async fn deleting_a_password_account_needs_the_password_or_a_recent_sign_in() {
     let app = spawn_app(Backend::Sqlite).await;
     let dora = app.create_local_user("dora", "", "pw-pw-pw-pw").await;
     let stale = app.access_signed_in_long_ago(&json!(dora.id)).await;
-    let delete = |access: String, body: Option<Value>| {
-        let request = app.client.delete(app.url("/rest-auth/user/")).bearer_auth(access);
-        match body {
-            Some(b) => request.json(&b).send(),
-            None => request.send(),
-        }
-    };
-
+    assert_error(app.delete_user(&stale, None).await, 403, "reauthentication_required").await;
     assert_error(
-        delete(stale.clone(), None).await.unwrap(),
-        403,
-        "reauthentication_required",
-    )
-    .await;
-    assert_error(
-        delete(stale.clone(), Some(json!({"password": "wrong"}))).await.unwrap(),
+        app.delete_user(&stale, Some(&json!({"password": "wrong"}))).await,
         400,
         "invalid_credentials",
     )
     .await;
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 1);
     assert_eq!(
-        delete(stale, Some(json!({"password": "pw-pw-pw-pw"})))
+        app.delete_user(&stale, Some(&json!({"password": "pw-pw-pw-pw"})))
             .await
-            .unwrap()
             .status(),
         204
     );
@@ -236,8 +198,8 @@ async fn deleting_a_password_account_needs_the_password_or_a_recent_sign_in() {
     // A sign-in of a minute ago is proof enough without the password.
     app.create_local_user("erin", "", "pw-pw-pw-pw").await;
     let pair: Value = app.obtain_pair("erin", "pw-pw-pw-pw", None).await.json().await.unwrap();
-    let fresh = pair["access"].as_str().unwrap().to_owned();
-    assert_eq!(delete(fresh, None).await.unwrap().status(), 204);
+    let fresh = pair["access"].as_str().unwrap();
+    assert_eq!(app.delete_user(fresh, None).await.status(), 204);
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 0);
 }
 
@@ -251,13 +213,7 @@ async fn a_stale_sign_in_cannot_delete_a_password_less_account() {
             &json!({"token_type": "access", "exp": now + 60, "iat": now - 3600, "jti": "s", "user_id": pk}),
         )
         .await;
-    let response = app
-        .client
-        .delete(app.url("/rest-auth/user/"))
-        .bearer_auth(stale)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_user(&stale, None).await;
     assert_error(response, 403, "reauthentication_required").await;
     assert!(crate::kakao::unlinked(&app.kakao).is_empty());
 }
