@@ -43,17 +43,17 @@ async fn password_login(app: &TestApp, name: &str, password: &str) -> reqwest::R
         .await
 }
 
-/// The median time of three answers of `attempt`.
-async fn median_time<F: std::future::Future<Output = reqwest::Response>>(attempt: impl Fn() -> F) -> Duration {
-    let mut times = Vec::new();
+/// The fastest of three answers of `attempt`: the work the answer needs, with as little as can be
+/// of what a busy machine adds (a median still carried other builds' load, and failed CI runs).
+async fn fastest_time<F: std::future::Future<Output = reqwest::Response>>(attempt: impl Fn() -> F) -> Duration {
+    let mut fastest = Duration::MAX;
     for _ in 0..3 {
         let started = Instant::now();
         let response = attempt().await;
         assert_eq!(response.status(), 400);
-        times.push(started.elapsed());
+        fastest = fastest.min(started.elapsed());
     }
-    times.sort();
-    times[1]
+    fastest
 }
 
 #[tokio::test]
@@ -65,14 +65,15 @@ async fn a_password_login_of_a_kakao_only_account_costs_the_argon2_work_of_a_wro
     app.insert_user_with_hash("legacy", "", "md5$salt$0123456789abcdef".into())
         .await;
 
-    let wrong_password = median_time(|| password_login(&app, "local", "not-it")).await;
-    let kakao_only = median_time(|| password_login(&app, &kakao_name, "not-it")).await;
-    let unknown_format = median_time(|| password_login(&app, "legacy", "not-it")).await;
+    let wrong_password = fastest_time(|| password_login(&app, "local", "not-it")).await;
+    let kakao_only = fastest_time(|| password_login(&app, &kakao_name, "not-it")).await;
+    let unknown_format = fastest_time(|| password_login(&app, "legacy", "not-it")).await;
 
-    // Answering at once took well under a millisecond; an argon2 verification takes tens.
+    // Answering at once took well under a millisecond; an argon2 verification takes tens: a
+    // factor of 5 tells them apart however loaded the machine is.
     for (what, took) in [("Kakao-only", kakao_only), ("unknown hash format", unknown_format)] {
         assert!(
-            took * 2 >= wrong_password,
+            took * 5 >= wrong_password,
             "{what}: {took:?} against {wrong_password:?} for a wrong password"
         );
     }
