@@ -476,11 +476,11 @@ async fn follow_standings(state: AppState) {
     loop {
         ticks.tick().await;
         match state.cached.follow_standing_changes().await {
-            Ok(_) if failing => {
+            Ok(()) if failing => {
                 failing = false;
                 tracing::info!("reading standing changes again");
             }
-            Ok(_) => {}
+            Ok(()) => {}
             // Once per outage, not once per `cache_ttl`.
             Err(e) if !failing => {
                 failing = true;

@@ -200,22 +200,20 @@ impl Cached {
     }
 
     /// Reads the standing changes of the last minute and forgets the users that changed since
-    /// the last read; returns how many. To run every `cache_ttl` (`app::follow_standings`).
-    pub async fn follow_standing_changes(&self) -> Result<usize, StoreError> {
+    /// the last read. To run every `cache_ttl` (`app::follow_standings`).
+    pub async fn follow_standing_changes(&self) -> Result<(), StoreError> {
         let mut seen = self.feed.seen.lock().await;
         let started = Instant::now();
         let since = chrono::Utc::now() - FEED_OVERLAP;
         let changes = standing::changes_since(&self.db, since).await?;
-        let mut forgotten = 0;
         for (change, user_id) in &changes {
             if !seen.contains(change) {
                 self.forget_user(*user_id);
-                forgotten += 1;
             }
         }
         *seen = changes.into_iter().map(|(change, _)| change).collect();
         self.feed.synced(started);
-        Ok(forgotten)
+        Ok(())
     }
 
     /// The social account of (`provider`, `uid`), if linked. Only links are kept: an unknown uid

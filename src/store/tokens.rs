@@ -133,6 +133,12 @@ pub async fn revoke_user(
         .await?;
     super::standing::record_changes(&txn, &[user_id], now).await?;
     txn.commit().await?;
+    sweep_user(db, user_id, now).await
+}
+
+/// Blacklists the user's refresh rows and deletes its opaque keys, after its revocation point
+/// moved (`revoke_user`, or `users::set_active` disabling).
+pub(crate) async fn sweep_user(db: &impl ConnectionTrait, user_id: i32, now: DateTime<Utc>) -> Result<(), StoreError> {
     revoke(Condition::all().add(refresh_token::Column::UserId.eq(user_id)), now)
         .exec(db)
         .await?;

@@ -319,15 +319,18 @@ pub async fn set_active(
     active: bool,
 ) -> Result<(), StoreError> {
     let (txn, now) = (db.begin().await?, Utc::now());
-    user::Entity::update_many()
+    let mut update = user::Entity::update_many()
         .col_expr(user::Column::IsActive, Expr::value(active))
-        .filter(user::Column::Id.eq(id))
-        .exec(&txn)
-        .await?;
+        .filter(user::Column::Id.eq(id));
+    if !active {
+        // Disabled and revoked in one statement, recorded as one change.
+        update = update.col_expr(user::Column::TokensValidAfter, Expr::value(now));
+    }
+    update.exec(&txn).await?;
     super::standing::record_changes(&txn, &[id], now).await?;
     txn.commit().await?;
     if !active {
-        super::tokens::revoke_user(db, id, now).await?;
+        super::tokens::sweep_user(db, id, now).await?;
     }
     Ok(())
 }
