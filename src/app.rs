@@ -18,6 +18,7 @@ use poem::{
 use tracing::Instrument;
 
 use crate::{
+    accounts::Accounts,
     api,
     browser::Browser,
     config::Settings,
@@ -75,23 +76,39 @@ impl App {
             true => crate::audit::Audit::start(db.clone()),
             false => crate::audit::Audit::off(),
         };
+        let tokens = Tokens::new(
+            Arc::new(keys),
+            db.clone(),
+            queue.clone(),
+            cached.clone(),
+            &settings.jwt,
+            &metrics,
+        );
+        let providers =
+            providers::Providers::from_settings(&settings.providers, &settings.kakao, http).metered(&metrics);
+        let mailer = crate::mail::Mailer::from_settings(&settings.mail)?;
+        let accounts = Accounts {
+            db: db.clone(),
+            cached: cached.clone(),
+            tokens: tokens.clone(),
+            queue: queue.clone(),
+            providers: providers.clone(),
+            mailer: mailer.clone(),
+            limits: limits.clone(),
+            audit: audit.clone(),
+            settings: Arc::new(settings.accounts.clone()),
+            require_nonce: settings.kakao.require_nonce,
+        };
         let state = AppState::new(Shared {
+            accounts,
             limits,
             audit,
-            tokens: Tokens::new(
-                Arc::new(keys),
-                db.clone(),
-                queue.clone(),
-                cached.clone(),
-                &settings.jwt,
-                &metrics,
-            ),
+            tokens,
             cached,
             queue,
-            providers: providers::Providers::from_settings(&settings.providers, &settings.kakao, http)
-                .metered(&metrics),
+            providers,
             metrics,
-            mailer: crate::mail::Mailer::from_settings(&settings.mail)?,
+            mailer,
             db,
             settings: Arc::new(settings),
         });

@@ -185,3 +185,13 @@ async fn write_batches(db: DatabaseConnection, mut rows: mpsc::Receiver<audit_ev
         batch.clear();
     }
 }
+
+/// One page of the trail (newest first), filtered, and how many rows match in all.
+pub async fn page(
+    db: &DatabaseConnection,
+    filter: &crate::store::audit::AuditFilter,
+    page: u64,
+    size: u64,
+) -> Result<(Vec<audit_event::Model>, u64), crate::store::StoreError> {
+    crate::store::audit::page(db, filter, page, size).await
+}

@@ -12,7 +12,10 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
-use crate::{providers::ProviderError, ratelimit::Throttled, store::StoreError, tokens::TokenError};
+use crate::{
+    accounts::AccountError, mail::MailError, providers::ProviderError, ratelimit::Throttled, store::StoreError,
+    tokens::TokenError,
+};
 
 /// Stable machine codes of api.md; clients switch on these.
 pub mod code {
@@ -207,13 +210,10 @@ impl From<ProviderError> for ApiError {
                 "non_field_errors",
                 "The token was issued to another application.",
             ),
-            ProviderError::Timeout => {
-                tracing::warn!("provider timed out");
-                ApiError::GatewayTimeout(body(
-                    code::PROVIDER_TIMEOUT,
-                    "The identity provider did not answer in time.",
-                ))
-            }
+            ProviderError::Timeout => ApiError::GatewayTimeout(body(
+                code::PROVIDER_TIMEOUT,
+                "The identity provider did not answer in time.",
+            )),
             ProviderError::CodeRejected(message) => {
                 ApiError::field(code::INVALID_PROVIDER_CODE, "non_field_errors", message)
             }
@@ -222,23 +222,14 @@ impl From<ProviderError> for ApiError {
                 "non_field_errors",
                 "The id_token and the access_token belong to different accounts.",
             ),
-            ProviderError::Misconfigured(reason) => {
-                tracing::error!(
-                    reason,
-                    "the provider refused this server's app credentials: check the social app"
-                );
-                ApiError::BadGateway(body(
-                    code::PROVIDER_MISCONFIGURED,
-                    "The identity provider refused this server's credentials.",
-                ))
-            }
-            ProviderError::Unavailable(reason) => {
-                tracing::warn!(reason, "provider unavailable");
-                ApiError::BadGateway(body(
-                    code::PROVIDER_UNAVAILABLE,
-                    "The identity provider is unavailable.",
-                ))
-            }
+            ProviderError::Misconfigured(_) => ApiError::BadGateway(body(
+                code::PROVIDER_MISCONFIGURED,
+                "The identity provider refused this server's credentials.",
+            )),
+            ProviderError::Unavailable(_) => ApiError::BadGateway(body(
+                code::PROVIDER_UNAVAILABLE,
+                "The identity provider is unavailable.",
+            )),
         }
     }
 }
@@ -288,6 +279,68 @@ impl From<TokenError> for ApiError {
             TokenError::UserInactive => ApiError::unauthorized(code::USER_INACTIVE, "User is inactive"),
             TokenError::Store(e) => e.into(),
             TokenError::Signing(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<MailError> for ApiError {
+    fn from(e: MailError) -> Self {
+        let detail = match e {
+            MailError::Recipient => {
+                return ApiError::field(code::INVALID, "email", "Enter a valid email address.");
+            }
+            MailError::BadSender => "Mail cannot be sent: the server's mail configuration is broken.",
+            MailError::NotConfigured => "Mail cannot be sent: mail is not configured on this server.",
+            MailError::QueueFull | MailError::Transport(_) => "Mail cannot be sent right now; retry later.",
+        };
+        ApiError::Unavailable(body(code::SERVICE_UNAVAILABLE, detail))
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid { field, message } => ApiError::field(code::INVALID, field, message),
+            AccountError::WeakPassword { field, problems } => {
+                let mut error = ApiError::field(code::INVALID, field, problems[0].clone());
+                if let ApiError::BadRequest(body) = &mut error {
+                    body.0.fields.insert(field.into(), problems);
+                }
+                error
+            }
+            AccountError::EmailInUse => ApiError::field(
+                code::EMAIL_IN_USE,
+                "email",
+                "A user is already registered with this e-mail address.",
+            ),
+            AccountError::InvalidCredentials => ApiError::field(
+                code::INVALID_CREDENTIALS,
+                "non_field_errors",
+                "Unable to log in with provided credentials.",
+            ),
+            AccountError::EmailNotVerified => {
+                ApiError::field(code::EMAIL_NOT_VERIFIED, "non_field_errors", "E-mail is not verified.")
+            }
+            AccountError::UserInactive => ApiError::forbidden(code::USER_INACTIVE, "User account is disabled."),
+            AccountError::ProviderNotConfigured => ApiError::not_found(
+                code::PROVIDER_NOT_CONFIGURED,
+                "This provider is not configured for this site.",
+            ),
+            AccountError::NoSuchSocialAccount => {
+                ApiError::not_found(code::NOT_FOUND, "No such social account of yours.")
+            }
+            AccountError::LastLoginMethod => ApiError::field(
+                code::LAST_LOGIN_METHOD,
+                "non_field_errors",
+                "Your account has no password set up: this is your last way to sign in.",
+            ),
+            AccountError::BadAdminKey => ApiError::unauthorized(code::NOT_AUTHENTICATED, "Invalid admin key."),
+            AccountError::Provider(e) => e.into(),
+            AccountError::Store(e) => e.into(),
+            AccountError::Token(e) => e.into(),
+            AccountError::Mail(e) => e.into(),
+            AccountError::Throttled(e) => e.into(),
+            AccountError::Hashing(e) => ApiError::internal(&e),
         }
     }
 }

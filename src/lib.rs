@@ -7,7 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod import;
-pub mod login;
 pub mod mail;
 pub mod metrics;
 pub mod password;

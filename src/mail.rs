@@ -89,6 +89,8 @@ impl Mailer {
             return Err(MailError::NotConfigured);
         }
         if self.from.is_none() {
+            // Our configuration, not the client's input: an operator must act.
+            tracing::error!("mail cannot be sent: AUTHBRIDGE_MAIL_FROM is not a valid sender address");
             return Err(MailError::BadSender);
         }
         Ok(())

@@ -30,6 +30,8 @@ impl Deref for AppState {
 }
 
 pub struct Shared {
+    /// The domain: logins, registration, passwords, links, deletion (`state.accounts.…`).
+    pub accounts: crate::accounts::Accounts,
     pub db: DatabaseConnection,
     /// Users, sites and social apps as read at most `cache_ttl` ago: for the per-request reads.
     pub cached: Cached,

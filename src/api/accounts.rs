@@ -6,11 +6,11 @@ use serde::Deserialize;
 
 use super::{ApiTags, Body, CurrentUser, MaybeBody, UserResponse, body::not_null, social::rfc3339};
 use crate::{
-    audit::{Entry, Origin, event},
+    accounts::{Actor, ProfileChange, UserRecord},
+    audit::Origin,
     error::{ApiError, code},
     ratelimit::ClientIp,
     state::AppState,
-    store,
 };
 
 pub struct AccountsApi;
@@ -125,25 +125,12 @@ async fn update_user(
     caller: &CurrentUser,
     body: UpdateUserRequest,
 ) -> Result<GetUserReply, ApiError> {
-    if let Some(username) = &body.username {
-        crate::accounts::check_new_username(state, username, Some(caller.user.id)).await?;
-    }
-    let epoch = state.cached.user_epoch();
-    let updated = store::users::update_profile(
-        &state.db,
-        caller.user.id,
-        body.username.as_deref(),
-        body.first_name.as_deref(),
-        body.last_name.as_deref(),
-    )
-    .await
-    .map_err(|e| match e {
-        store::StoreError::Taken { .. } => {
-            ApiError::field(code::INVALID, "username", "A user with that username already exists.")
-        }
-        e => e.into(),
-    })?;
-    state.cached.remember_user(&updated, epoch);
+    let change = ProfileChange {
+        username: body.username,
+        first_name: body.first_name,
+        last_name: body.last_name,
+    };
+    let updated = state.accounts.update_profile(caller.user.id, change).await?;
     Ok(GetUserReply::Ok(Json(updated.into())))
 }
 
@@ -204,12 +191,7 @@ impl AccountsApi {
         body: MaybeBody<DeleteAccountRequest>,
     ) -> Result<DeleteAccountReply, ApiError> {
         caller.step_up(&state, &client, body.0.and_then(|b| b.password)).await?;
-        crate::accounts::delete_user(&state.db, &state.providers, caller.user.id).await?;
-        state.cached.forget_user(caller.user.id);
-        tracing::info!(user_id = caller.user.id, "account deleted");
-        state
-            .audit
-            .record(&origin, Entry::new(event::ACCOUNT_DELETED).user(caller.user.id));
+        state.accounts.delete(&origin, Actor::Owner, caller.user.id).await?;
         Ok(DeleteAccountReply::Deleted)
     }
 
@@ -221,10 +203,12 @@ impl AccountsApi {
     )]
     async fn export(&self, state: poem::web::Data<&AppState>, caller: CurrentUser) -> Result<ExportReply, ApiError> {
         let u = &caller.user;
-        let emails = store::users::list_emails(&state.db, u.id).await?;
-        let accounts = store::social::list_accounts(&state.db, u.id).await?;
-        let sessions = store::tokens::list_user_refresh(&state.db, u.id).await?;
-        let opaque = store::tokens::list_user_auth_tokens(&state.db, u.id).await?;
+        let UserRecord {
+            emails,
+            social_accounts: accounts,
+            sessions,
+            opaque_tokens: opaque,
+        } = state.accounts.record_of(u.id).await?;
         Ok(ExportReply::Ok(Json(UserExport {
             user: ExportedUser {
                 pk: u.id,

@@ -142,9 +142,7 @@ impl CurrentUser {
     /// The caller's row as it is in the database now, not the copy authentication used (which
     /// may be `cache_ttl` old): for checks of the password itself.
     pub async fn fresh(&self, state: &AppState) -> Result<user::Model, ApiError> {
-        store::users::get(&state.db, self.user.id)
-            .await
-            .map_err(gone_is_unauthorized)
+        state.cached.user_now(self.user.id).await.map_err(gone_is_unauthorized)
     }
 }
 

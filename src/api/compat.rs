@@ -16,7 +16,6 @@ use super::{
 use crate::{
     audit::{Entry, Origin, event},
     error::{ApiError, code},
-    login,
     ratelimit::ClientIp,
     state::AppState,
     tokens::{TokenError, TokenType},
@@ -124,7 +123,7 @@ async fn password_login(
     body: CredentialsRequest,
 ) -> Result<Option<entity::user::Model>, ApiError> {
     let (login, password) = body.parts()?;
-    login::authenticate_password(state, &client, &origin, &login, &password).await
+    Ok(state.accounts.authenticate(&client, &origin, &login, &password).await?)
 }
 
 #[OpenApi(tag = "ApiTags::Tokens")]

@@ -13,14 +13,11 @@ use super::{
     tokens::{DetailReply, DetailResponse},
 };
 use crate::{
-    accounts,
+    accounts::{NewAccount, Registered},
     audit::{Entry, Origin, event},
-    config::EmailVerification,
     error::{ApiError, code},
-    login,
-    ratelimit::{Action, ClientIp},
+    ratelimit::ClientIp,
     state::AppState,
-    store,
 };
 
 pub struct LocalAccountsApi;
@@ -132,32 +129,17 @@ impl LocalAccountsApi {
         body: Body<RegisterRequest>,
     ) -> Result<RegisterReply, ApiError> {
         let body = body.into_inner();
-        let email = valid_email(&body.email)?;
-        state.limits.check(Action::Register, &client, Some(&email)).await?;
-        if state.settings.accounts.email_verification != EmailVerification::None {
-            // Refuse before creating an account nobody could confirm.
-            state.mailer.ready()?;
-        }
-        let username = body
-            .username
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
-        accounts::check_new_username(&state, &username, None).await?;
-        accounts::check_new_password(
-            &body.password1,
-            &body.password2,
-            &[&username, &email],
-            accounts::REGISTER_PASSWORD_FIELDS,
-        )?;
-        let registration = accounts::register(&state, &username, &email, &SecretString::from(body.password1)).await?;
-        if state.settings.accounts.email_verification == EmailVerification::None {
-            return Ok(RegisterReply::Created(detail("Registered.")));
-        }
-        if let accounts::Registration::Created(user) = registration {
-            // The account stays if this fails; `resend-email/` sends the key again.
-            accounts::send_confirmation(&state, user.id, &email).await?;
-        }
-        Ok(RegisterReply::Created(detail("Verification e-mail sent.")))
+        let new = NewAccount {
+            email: valid_email(&body.email)?,
+            username: body.username,
+            password1: body.password1,
+            password2: body.password2,
+        };
+        let said = match state.accounts.register(&client, new).await? {
+            Registered::Active => "Registered.",
+            Registered::MailSent => "Verification e-mail sent.",
+        };
+        Ok(RegisterReply::Created(detail(said)))
     }
 
     /// Confirm an email address
@@ -174,7 +156,7 @@ impl LocalAccountsApi {
         origin: Origin,
         body: Body<VerifyEmailRequest>,
     ) -> Result<DetailReply, ApiError> {
-        let Some(user_id) = accounts::confirm_email(&state, body.into_inner().key.trim()).await? else {
+        let Some(user_id) = state.accounts.confirm_email(body.into_inner().key.trim()).await? else {
             return Err(ApiError::not_found(code::NOT_FOUND, "Not found."));
         };
         state
@@ -198,11 +180,7 @@ impl LocalAccountsApi {
         body: Body<EmailRequest>,
     ) -> Result<DetailReply, ApiError> {
         let email = body.into_inner().email;
-        state
-            .limits
-            .check(Action::Register, &client, Some(email.trim()))
-            .await?;
-        accounts::resend_confirmation(&state, email.trim())?;
+        state.accounts.resend_confirmation(&client, email.trim()).await?;
         Ok(super::tokens::detail("ok"))
     }
 }
@@ -261,26 +239,8 @@ async fn password_login(
             "Must include \"username\" and \"password\".",
         )
     })?;
-    let user = login::authenticate_password(state, client, origin, &name, &SecretString::from(body.password))
-        .await?
-        .ok_or_else(|| {
-            ApiError::field(
-                code::INVALID_CREDENTIALS,
-                "non_field_errors",
-                "Unable to log in with provided credentials.",
-            )
-        })?;
-    if state.settings.accounts.email_verification == EmailVerification::Mandatory {
-        let emails = store::users::list_emails(&state.db, user.id).await?;
-        if !emails.is_empty() && !emails.iter().any(|e| e.verified) {
-            return Err(ApiError::field(
-                code::EMAIL_NOT_VERIFIED,
-                "non_field_errors",
-                "E-mail is not verified.",
-            ));
-        }
-    }
-    let pair = state.tokens.start_session(&user).await?;
+    let password = SecretString::from(body.password);
+    let (user, pair) = state.accounts.password_login(client, origin, &name, &password).await?;
     Ok(PasswordLoginReply::Ok(Json(TokenPairResponse::with_cookies(
         req, state, pair, user,
     ))))

@@ -3,7 +3,7 @@
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::ApiTags;
-use crate::{error::ApiError, state::AppState, store};
+use crate::{error::ApiError, state::AppState};
 
 pub struct MetaApi;
 
@@ -34,7 +34,7 @@ impl MetaApi {
     /// Readiness: the database answers
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: poem::web::Data<&AppState>) -> Result<StatusReply, ApiError> {
-        store::ping(&state.db).await.map_err(|e| ApiError::unavailable(&e))?;
+        state.cached.ping().await.map_err(|e| ApiError::unavailable(&e))?;
         Ok(ok())
     }
 }

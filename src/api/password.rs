@@ -2,7 +2,6 @@
 //! user's refresh tokens and opaque keys.
 
 use poem_openapi::{Object, OpenApi};
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{
@@ -11,10 +10,10 @@ use super::{
     tokens::{DetailReply, detail},
 };
 use crate::{
-    accounts,
-    audit::{Entry, Origin, event},
+    accounts::NewPassword,
+    audit::Origin,
     error::{ApiError, code},
-    ratelimit::{Action, ClientIp},
+    ratelimit::ClientIp,
     state::AppState,
 };
 
@@ -87,18 +86,11 @@ impl PasswordApi {
                 "Sign in again, then set a password within a few minutes.",
             ));
         }
-        accounts::check_new_password(
-            &body.new_password1,
-            &body.new_password2,
-            &[&user.username, &user.email],
-            accounts::NEW_PASSWORD_FIELDS,
-        )?;
-        accounts::set_password(&state, user.id, &SecretString::from(body.new_password1)).await?;
-        let what = match user.password.starts_with('!') {
-            true => event::PASSWORD_SET,
-            false => event::PASSWORD_CHANGED,
+        let new = NewPassword {
+            password1: body.new_password1,
+            password2: body.new_password2,
         };
-        state.audit.record(&origin, Entry::new(what).user(user.id));
+        state.accounts.change_password(&origin, &user, new).await?;
         Ok(detail("New password has been saved."))
     }
 
@@ -117,11 +109,7 @@ impl PasswordApi {
         body: Body<PasswordResetRequest>,
     ) -> Result<DetailReply, ApiError> {
         let email = body.into_inner().email;
-        state
-            .limits
-            .check(Action::PasswordReset, &client, Some(email.trim()))
-            .await?;
-        accounts::send_password_reset(&state, email.trim())?;
+        state.accounts.send_password_reset(&client, email.trim()).await?;
         Ok(detail("Password reset e-mail has been sent."))
     }
 
@@ -140,25 +128,16 @@ impl PasswordApi {
         body: Body<PasswordResetConfirmRequest>,
     ) -> Result<DetailReply, ApiError> {
         let body = body.into_inner();
-        accounts::check_new_password(
-            &body.new_password1,
-            &body.new_password2,
-            &[],
-            accounts::NEW_PASSWORD_FIELDS,
-        )?;
-        let reset = accounts::reset_password(
-            &state,
-            &body.uid,
-            body.token.trim(),
-            &SecretString::from(body.new_password1),
-        )
-        .await?;
-        let Some(user_id) = reset else {
-            return Err(ApiError::field(code::INVALID, "token", "Invalid value"));
+        let new = NewPassword {
+            password1: body.new_password1,
+            password2: body.new_password2,
         };
-        state
-            .audit
-            .record(&origin, Entry::new(event::PASSWORD_RESET).user(user_id));
+        let reset = state
+            .accounts
+            .reset_password(&origin, &body.uid, body.token.trim(), new);
+        if reset.await?.is_none() {
+            return Err(ApiError::field(code::INVALID, "token", "Invalid value"));
+        }
         Ok(detail("Password has been reset with the new password."))
     }
 }

@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::{ApiTags, Body, UserResponse, current_site_id};
 use crate::{
+    accounts::Credential,
     audit::{Entry, Origin, event},
     error::{ApiError, code},
-    login::{self, Credential},
     providers::CodeGrant,
     ratelimit::{Action, ClientIp},
     state::AppState,
@@ -224,7 +224,7 @@ async fn login_with(
         .method(credential.kind());
     let signed_in = async {
         let site_id = current_site_id(state, req).await?;
-        login::social_login(state, site_id, provider, credential).await
+        Ok::<_, ApiError>(state.accounts.social_login(site_id, provider, credential).await?)
     };
     let (user, pair) = match signed_in.await {
         Ok(signed_in) => signed_in,

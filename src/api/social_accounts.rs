@@ -8,7 +8,6 @@ use poem_openapi::{
     payload::Json,
 };
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
 use super::{
     ApiTags, Body, CurrentUser, MaybeBody, current_site_id,
@@ -17,12 +16,11 @@ use super::{
     tokens::{EmptyReply, EmptyResponse},
 };
 use crate::{
-    audit::{Entry, Origin, event},
+    accounts::{AccountError, Connected, Credential, UnlinkNotice},
+    audit::Origin,
     error::{ApiError, code},
-    login::{self, Credential},
     ratelimit::ClientIp,
     state::AppState,
-    store::{self, StoreError},
 };
 
 pub struct SocialAccountsApi;
@@ -74,37 +72,19 @@ async fn handle_unlink(
     origin: &Origin,
     note: UnlinkNotification,
 ) -> Result<EmptyReply, ApiError> {
-    let unauthorized = || ApiError::unauthorized(code::NOT_AUTHENTICATED, "Invalid admin key.");
     let presented = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("KakaoAK "))
-        .ok_or_else(unauthorized)?;
-    let apps = store::social::find_apps_by_app_id(&state.db, "kakao", &note.app_id).await?;
-    let trusted: Vec<i32> = apps
-        .iter()
-        .filter(|app| {
-            use secrecy::ExposeSecret;
-            let key = app.admin_key.expose_secret().as_bytes();
-            !key.is_empty() && bool::from(key.ct_eq(presented.trim().as_bytes()))
-        })
-        .map(|app| app.id)
-        .collect();
-    if trusted.is_empty() {
-        return Err(unauthorized());
-    }
-    // Only an account that came through the app whose key was shown: Kakao ids are per app.
-    if let Some(account) = store::social::find_account_of_apps(&state.db, "kakao", &note.user_id, &trusted).await? {
-        store::social::delete_account(&state.db, account.id).await?;
-        state.cached.forget_account(&account.provider, &account.uid);
-        state.tokens.revoke_user(account.user_id).await?;
-        let unlinked = Entry::new(event::ACCOUNT_UNLINKED)
-            .user(account.user_id)
-            .provider("kakao");
-        state.audit.record(origin, unlinked.method("provider_webhook"));
-        tracing::info!(user_id = account.user_id, referrer_type = ?note.referrer_type, "kakao account unlinked by kakao");
-    }
+        .ok_or(AccountError::BadAdminKey)?;
+    let notice = UnlinkNotice {
+        provider: "kakao",
+        app_id: note.app_id,
+        user_id: note.user_id,
+        referrer_type: note.referrer_type,
+    };
+    state.accounts.provider_unlinked(origin, presented, notice).await?;
     Ok(EmptyReply::Ok(Json(EmptyResponse {})))
 }
 
@@ -138,24 +118,20 @@ impl SocialAccountsApi {
         let body = body.into_inner();
         caller.step_up(&state, &client, body.password).await?;
         let credential = Credential::try_from(body.credential)?;
-        let credential_kind = credential.kind();
         let site_id = current_site_id(&state, req).await?;
-        let account = login::verify_credential(&state, site_id, &provider, credential).await?;
-        match store::social::connect_account(&state.db, caller.user.id, &provider, &account).await {
-            Err(StoreError::Taken { .. }) => {
-                return Ok(ConnectReply::Conflict(Json(crate::error::ErrorBody {
-                    detail: "This account is already linked to another user.".into(),
-                    code: code::SOCIAL_ACCOUNT_TAKEN.into(),
-                })));
+        let connected = state
+            .accounts
+            .connect(&origin, caller.user, site_id, &provider, credential);
+        match connected.await? {
+            Connected::Linked(linked) => {
+                let (user, pair) = *linked;
+                Ok(ConnectReply::Ok(Json(TokenPairResponse::new(pair, user))))
             }
-            other => other?,
+            Connected::TakenByAnother => Ok(ConnectReply::Conflict(Json(crate::error::ErrorBody {
+                detail: "This account is already linked to another user.".into(),
+                code: code::SOCIAL_ACCOUNT_TAKEN.into(),
+            }))),
         }
-        let linked = Entry::new(event::ACCOUNT_LINKED)
-            .user(caller.user.id)
-            .provider(&provider);
-        state.audit.record(&origin, linked.method(credential_kind));
-        let pair = state.tokens.start_session(&caller.user).await?;
-        Ok(ConnectReply::Ok(Json(TokenPairResponse::new(pair, caller.user))))
     }
 
     /// The signed-in user's provider accounts
@@ -171,7 +147,7 @@ impl SocialAccountsApi {
         state: poem::web::Data<&AppState>,
         caller: CurrentUser,
     ) -> Result<SocialAccountList, ApiError> {
-        let accounts = store::social::list_accounts(&state.db, caller.user.id).await?;
+        let accounts = state.accounts.linked_accounts(caller.user.id).await?;
         Ok(SocialAccountList::Ok(Json(
             accounts
                 .into_iter()
@@ -207,26 +183,7 @@ impl SocialAccountsApi {
         body: MaybeBody<CurrentPasswordRequest>,
     ) -> Result<EmptyReply, ApiError> {
         caller.step_up(&state, &client, body.0.and_then(|b| b.password)).await?;
-        let accounts = store::social::list_accounts(&state.db, caller.user.id).await?;
-        if !accounts.iter().any(|a| a.id == *id) {
-            return Err(ApiError::not_found(code::NOT_FOUND, "No such social account of yours."));
-        }
-        let has_password = !caller.user.password.starts_with('!');
-        if !has_password && accounts.len() == 1 {
-            return Err(ApiError::field(
-                code::LAST_LOGIN_METHOD,
-                "non_field_errors",
-                "Your account has no password set up: this is your last way to sign in.",
-            ));
-        }
-        store::social::delete_account(&state.db, *id).await?;
-        if let Some(gone) = accounts.iter().find(|a| a.id == *id) {
-            state.cached.forget_account(&gone.provider, &gone.uid);
-            let unlinked = Entry::new(event::ACCOUNT_UNLINKED)
-                .user(caller.user.id)
-                .provider(&gone.provider);
-            state.audit.record(&origin, unlinked.method("disconnect"));
-        }
+        state.accounts.disconnect(&origin, &caller.user, *id).await?;
         Ok(EmptyReply::Ok(Json(EmptyResponse {})))
     }
 

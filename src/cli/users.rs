@@ -72,7 +72,9 @@ async fn delete(db: &sea_orm::DatabaseConnection, settings: &Settings, username:
         &settings.kakao,
         crate::providers::http_client(&settings.providers)?,
     );
-    crate::accounts::delete_user(db, &providers, user.id).await?;
+    // This process keeps no copies: caching off.
+    let rows = crate::store::cache::Cached::new(db.clone(), std::time::Duration::ZERO);
+    crate::accounts::delete_user(&rows, &providers, user.id).await?;
     println!("user {} deleted and unlinked at its providers", user.username);
     Ok(())
 }

@@ -128,7 +128,7 @@ impl Feed {
 /// The database behind the caches; cheap to clone (one per `AppState` and `Tokens`).
 #[derive(Clone)]
 pub struct Cached {
-    db: DatabaseConnection,
+    pub(super) db: DatabaseConnection,
     users: Arc<TtlCache<i32, user::Model>>,
     standings: Arc<TtlCache<i32, Standing>>,
     feed: Arc<Feed>,

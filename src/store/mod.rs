@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod cache;
+mod cache_writes;
 pub mod checkpoint;
 pub mod email_claims;
 mod faults;

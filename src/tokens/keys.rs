@@ -131,6 +131,11 @@ impl KeyRing {
         self.keys().verifying.get(kid).cloned().ok_or(TokenError::Invalid)
     }
 
+    /// Every signing key row, retired and revoked ones included (the admin's list).
+    pub async fn list_all(&self) -> Result<Vec<entity::signing_key::Model>, TokenError> {
+        Ok(crate::store::keys::list_all(&self.db).await?)
+    }
+
     /// Re-reads the key table: picks up a key rotated by the CLI or another instance.
     pub async fn reload(&self) -> Result<(), TokenError> {
         if self.algorithm == Algorithm::HS256 {

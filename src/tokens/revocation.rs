@@ -59,8 +59,7 @@ impl Tokens {
     /// Moves the user's revocation point to now: every token issued so far dies, refresh rows
     /// and opaque keys included (logout everywhere, password change, disabling, unlink).
     pub async fn revoke_user(&self, user_id: i32) -> Result<(), TokenError> {
-        store::tokens::revoke_user(&self.db, user_id, Utc::now()).await?;
-        self.cached.forget_user(user_id);
+        self.cached.revoke_user(user_id).await?;
         Ok(())
     }
 

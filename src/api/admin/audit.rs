@@ -8,7 +8,7 @@ use crate::{
     api::{ApiTags, CurrentUser, social::rfc3339},
     error::{ApiError, code},
     state::AppState,
-    store::{self, audit::AuditFilter},
+    store::audit::AuditFilter,
 };
 
 pub struct AdminAuditApi;
@@ -96,7 +96,7 @@ impl AdminAuditApi {
             until: time(until.0, "until")?,
         };
         let (page, size) = paging(page.0, page_size.0);
-        let (rows, count) = store::audit::page(&state.db, &filter, page, size).await?;
+        let (rows, count) = crate::audit::page(&state.db, &filter, page, size).await?;
         Ok(AuditPageReply::Ok(Json(AuditPageResponse {
             count,
             results: rows

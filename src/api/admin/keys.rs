@@ -11,7 +11,7 @@ use crate::{
     config::JwtAlgorithm,
     error::{ApiError, code},
     state::AppState,
-    store::{self, StoreError},
+    store::StoreError,
     tokens::{KeyState, TokenError},
 };
 
@@ -62,7 +62,7 @@ fn eddsa_only(state: &AppState) -> Result<(), ApiError> {
 /// The newest active kid, after reloading this instance's key ring.
 async fn reload(state: &AppState) -> Result<String, ApiError> {
     state.tokens.keys().reload().await?;
-    let keys = store::keys::list_all(&state.db).await?;
+    let keys = state.tokens.keys().list_all().await?;
     let now = Utc::now();
     let signing = keys
         .iter()
@@ -82,7 +82,7 @@ impl AdminKeysApi {
     ) -> Result<SigningKeyListReply, ApiError> {
         staff(&caller)?;
         let now = Utc::now();
-        let keys = store::keys::list_all(&state.db).await?;
+        let keys = state.tokens.keys().list_all().await?;
         Ok(SigningKeyListReply::Ok(Json(
             keys.into_iter()
                 .map(|k| SigningKeyResponse {

@@ -12,7 +12,7 @@ use crate::{
     audit::{Entry, Origin, event},
     error::{ApiError, code},
     state::AppState,
-    store::{self, StoreError, social::NewSocialApp},
+    store::{StoreError, social::NewSocialApp},
 };
 
 pub struct AdminSitesApi;
@@ -156,7 +156,7 @@ impl AdminSitesApi {
         caller: CurrentUser,
     ) -> Result<SiteListReply, ApiError> {
         staff(&caller)?;
-        let sites = store::sites::list(&state.db).await?;
+        let sites = state.cached.list_sites().await?;
         Ok(SiteListReply::Ok(Json(sites.into_iter().map(site).collect())))
     }
 
@@ -171,10 +171,11 @@ impl AdminSitesApi {
     ) -> Result<SiteReply, ApiError> {
         let admin = staff(&caller)?;
         let body = body.into_inner();
-        let row = store::sites::insert(&state.db, body.domain.trim(), &body.name)
+        let row = state
+            .cached
+            .insert_site(body.domain.trim(), &body.name)
             .await
             .map_err(domain_taken)?;
-        state.cached.forget_sites_and_apps();
         record(
             &state,
             &origin,
@@ -196,10 +197,11 @@ impl AdminSitesApi {
     ) -> Result<SiteReply, ApiError> {
         let admin = staff(&caller)?;
         let body = body.into_inner();
-        let row = store::admin::update_site(&state.db, *id, body.domain.trim(), &body.name)
+        let row = state
+            .cached
+            .update_site(*id, body.domain.trim(), &body.name)
             .await
             .map_err(domain_taken)?;
-        state.cached.forget_sites_and_apps();
         record(
             &state,
             &origin,
@@ -228,8 +230,7 @@ impl AdminSitesApi {
                 "The default site cannot be deleted.",
             ));
         }
-        store::admin::delete_site(&state.db, *id).await?;
-        state.cached.forget_sites_and_apps();
+        state.cached.delete_site(*id).await?;
         record(
             &state,
             &origin,
@@ -247,7 +248,7 @@ impl AdminSitesApi {
         caller: CurrentUser,
     ) -> Result<SocialAppListReply, ApiError> {
         staff(&caller)?;
-        let apps = store::social::list_apps(&state.db).await?;
+        let apps = state.cached.list_apps().await?;
         Ok(SocialAppListReply::Ok(Json(apps.into_iter().map(app).collect())))
     }
 
@@ -268,9 +269,9 @@ impl AdminSitesApi {
         if state.providers.get(&body.provider).is_none() {
             return Err(ApiError::field(code::INVALID, "provider", "Unknown provider."));
         }
-        let saved = store::social::upsert_app(
-            &state.db,
-            NewSocialApp {
+        let saved = state
+            .cached
+            .upsert_app(NewSocialApp {
                 provider: body.provider,
                 name: body.name,
                 client_id: body.client_id,
@@ -279,14 +280,12 @@ impl AdminSitesApi {
                 app_ids: body.app_ids,
                 client_keys: body.client_keys,
                 sites: body.sites,
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => ApiError::field(code::INVALID, "sites", "No such site."),
-            e => e.into(),
-        })?;
-        state.cached.forget_sites_and_apps();
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ApiError::field(code::INVALID, "sites", "No such site."),
+                e => e.into(),
+            })?;
         let entry = Entry::new(event::SOCIAL_APP_SAVED).provider(&saved.provider);
         record(
             &state,
@@ -311,8 +310,7 @@ impl AdminSitesApi {
         id: Path<i32>,
     ) -> Result<DeletedReply, ApiError> {
         let admin = staff(&caller)?;
-        store::admin::delete_social_app(&state.db, *id).await?;
-        state.cached.forget_sites_and_apps();
+        state.cached.delete_social_app(*id).await?;
         let entry = Entry::new(event::SOCIAL_APP_DELETED).detail(serde_json::json!({"social_app_id": *id}));
         record(&state, &origin, admin, entry);
         Ok(DeletedReply::Deleted)

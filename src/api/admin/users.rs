@@ -6,13 +6,13 @@ use poem_openapi::{
     payload::Json,
 };
 
-use super::{DoneResponse, paging, record, staff};
+use super::{DoneResponse, paging, staff};
 use crate::{
+    accounts::{Actor, UserDetail},
     api::{ApiTags, CurrentUser, social::rfc3339},
-    audit::{Entry, Origin, event},
+    audit::Origin,
     error::ApiError,
     state::AppState,
-    store,
 };
 
 pub struct AdminUsersApi;
@@ -96,19 +96,6 @@ fn done(detail: &str) -> AdminDoneReply {
     AdminDoneReply::Ok(Json(DoneResponse { detail: detail.into() }))
 }
 
-async fn set_active(state: &AppState, origin: &Origin, admin: i32, id: i32, active: bool) -> Result<(), ApiError> {
-    store::users::get(&state.db, id).await?;
-    store::users::set_active(&state.db, id, active).await?;
-    state.cached.forget_user(id);
-    let what = if active {
-        event::USER_ENABLED
-    } else {
-        event::USER_DISABLED
-    };
-    record(state, origin, admin, Entry::new(what).user(id));
-    Ok(())
-}
-
 #[OpenApi(tag = "ApiTags::Admin", prefix_path = "/admin/api")]
 impl AdminUsersApi {
     /// List users
@@ -130,7 +117,7 @@ impl AdminUsersApi {
     ) -> Result<AdminUserPageReply, ApiError> {
         staff(&caller)?;
         let (page, size) = paging(page.0, page_size.0);
-        let (users, count) = store::admin::page_users(&state.db, search.0.as_deref(), page, size).await?;
+        let (users, count) = state.accounts.page_users(search.0.as_deref(), page, size).await?;
         Ok(AdminUserPageReply::Ok(Json(AdminUserPageResponse {
             count,
             results: users.into_iter().map(Into::into).collect(),
@@ -146,8 +133,10 @@ impl AdminUsersApi {
         id: Path<i32>,
     ) -> Result<AdminUserDetailReply, ApiError> {
         staff(&caller)?;
-        let user = store::users::get(&state.db, *id).await?;
-        let accounts = store::social::list_accounts(&state.db, *id).await?;
+        let UserDetail {
+            user,
+            social_accounts: accounts,
+        } = state.accounts.user_detail(*id).await?;
         Ok(AdminUserDetailReply::Ok(Json(AdminUserDetailResponse {
             user: user.into(),
             social_accounts: accounts
@@ -175,7 +164,10 @@ impl AdminUsersApi {
         id: Path<i32>,
     ) -> Result<AdminDoneReply, ApiError> {
         let admin = staff(&caller)?;
-        set_active(&state, &origin, admin, *id, false).await?;
+        state
+            .accounts
+            .set_active(&origin, Actor::Admin(admin), *id, false)
+            .await?;
         Ok(done("User disabled; every token revoked."))
     }
 
@@ -189,7 +181,10 @@ impl AdminUsersApi {
         id: Path<i32>,
     ) -> Result<AdminDoneReply, ApiError> {
         let admin = staff(&caller)?;
-        set_active(&state, &origin, admin, *id, true).await?;
+        state
+            .accounts
+            .set_active(&origin, Actor::Admin(admin), *id, true)
+            .await?;
         Ok(done("User enabled."))
     }
 
@@ -209,9 +204,10 @@ impl AdminUsersApi {
         id: Path<i32>,
     ) -> Result<AdminDoneReply, ApiError> {
         let admin = staff(&caller)?;
-        store::users::get(&state.db, *id).await?;
-        state.tokens.revoke_user(*id).await?;
-        record(&state, &origin, admin, Entry::new(event::SESSIONS_REVOKED).user(*id));
+        state
+            .accounts
+            .revoke_sessions(&origin, Actor::Admin(admin), *id)
+            .await?;
         Ok(done("Every session revoked."))
     }
 
@@ -228,10 +224,7 @@ impl AdminUsersApi {
         id: Path<i32>,
     ) -> Result<AdminDoneReply, ApiError> {
         let admin = staff(&caller)?;
-        store::users::get(&state.db, *id).await?;
-        crate::accounts::delete_user(&state.db, &state.providers, *id).await?;
-        state.cached.forget_user(*id);
-        record(&state, &origin, admin, Entry::new(event::ACCOUNT_DELETED).user(*id));
+        state.accounts.delete(&origin, Actor::Admin(admin), *id).await?;
         Ok(done("User deleted and unlinked at its providers."))
     }
 }

@@ -1,0 +1,127 @@
+//! Provider accounts linked to a user: connect one more (allauth's "connect"), list, disconnect,
+//! and the provider's own unlink notice (Kakao's unlink webhook).
+
+use entity::{social_account, user};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use super::{AccountError, Accounts, Credential};
+use crate::{
+    audit::{Entry, Origin, event},
+    store::{self, StoreError},
+    tokens::IssuedPair,
+};
+
+/// A provider says one of its users unlinked our app (Kakao: `app_id`, `user_id`,
+/// `referrer_type`), authenticated by the app's admin key.
+pub struct UnlinkNotice {
+    pub provider: &'static str,
+    pub app_id: String,
+    pub user_id: String,
+    pub referrer_type: Option<String>,
+}
+
+/// What a connect did.
+pub enum Connected {
+    /// Linked (or already linked to this user): a new session.
+    Linked(Box<(user::Model, IssuedPair)>),
+    /// The provider account is linked to another user; nothing changed.
+    TakenByAnother,
+}
+
+/// What an unlink notice did.
+pub enum Unlinked {
+    /// The account was ours: deleted, and its user's tokens revoked.
+    Account { user_id: i32 },
+    /// No account of a trusted app has that id (unlinked before, or never linked).
+    Unknown,
+}
+
+impl Accounts {
+    /// Links the account `credential` proves to `user` and starts a session for it.
+    pub async fn connect(
+        &self,
+        origin: &Origin,
+        user: user::Model,
+        site_id: i32,
+        provider: &str,
+        credential: Credential,
+    ) -> Result<Connected, AccountError> {
+        let method = credential.kind();
+        let account = self.verify_credential(site_id, provider, credential).await?;
+        match self.cached.connect_account(user.id, provider, &account).await {
+            Err(StoreError::Taken { .. }) => return Ok(Connected::TakenByAnother),
+            other => other?,
+        }
+        let linked = Entry::new(event::ACCOUNT_LINKED).user(user.id).provider(provider);
+        self.audit.record(origin, linked.method(method));
+        let pair = self.tokens.start_session(&user).await?;
+        Ok(Connected::Linked(Box::new((user, pair))))
+    }
+
+    pub async fn linked_accounts(&self, user_id: i32) -> Result<Vec<social_account::Model>, AccountError> {
+        Ok(store::social::list_accounts(&self.db, user_id).await?)
+    }
+
+    /// Unlinks one of `user`'s provider accounts; refused when it is the last way to sign in
+    /// (no password, no other account).
+    pub async fn disconnect(&self, origin: &Origin, user: &user::Model, account_id: i32) -> Result<(), AccountError> {
+        let accounts = store::social::list_accounts(&self.db, user.id).await?;
+        let gone = accounts
+            .iter()
+            .find(|a| a.id == account_id)
+            .ok_or(AccountError::NoSuchSocialAccount)?;
+        let has_password = !user.password.starts_with('!');
+        if !has_password && accounts.len() == 1 {
+            return Err(AccountError::LastLoginMethod);
+        }
+        self.cached.delete_account(gone).await?;
+        let unlinked = Entry::new(event::ACCOUNT_UNLINKED)
+            .user(user.id)
+            .provider(&gone.provider);
+        self.audit.record(origin, unlinked.method("disconnect"));
+        Ok(())
+    }
+
+    /// The provider's notice that a user unlinked our app: the account goes and its user's tokens
+    /// are revoked. Only an app whose admin key was `presented` is trusted, and only the account
+    /// that came through that app (Kakao ids are per app).
+    pub async fn provider_unlinked(
+        &self,
+        origin: &Origin,
+        presented: &str,
+        notice: UnlinkNotice,
+    ) -> Result<Unlinked, AccountError> {
+        let apps = store::social::find_apps_by_app_id(&self.db, notice.provider, &notice.app_id).await?;
+        let trusted: Vec<i32> = apps
+            .iter()
+            .filter(|app| {
+                let key = app.admin_key.expose_secret().as_bytes();
+                !key.is_empty() && bool::from(key.ct_eq(presented.trim().as_bytes()))
+            })
+            .map(|app| app.id)
+            .collect();
+        if trusted.is_empty() {
+            return Err(AccountError::BadAdminKey);
+        }
+        let found = store::social::find_account_of_apps(&self.db, notice.provider, &notice.user_id, &trusted);
+        let Some(account) = found.await? else {
+            return Ok(Unlinked::Unknown);
+        };
+        self.cached.delete_account(&account).await?;
+        self.tokens.revoke_user(account.user_id).await?;
+        let unlinked = Entry::new(event::ACCOUNT_UNLINKED)
+            .user(account.user_id)
+            .provider(notice.provider);
+        self.audit.record(origin, unlinked.method("provider_webhook"));
+        tracing::info!(
+            user_id = account.user_id,
+            provider = notice.provider,
+            referrer_type = ?notice.referrer_type,
+            "account unlinked by its provider"
+        );
+        Ok(Unlinked::Account {
+            user_id: account.user_id,
+        })
+    }
+}
