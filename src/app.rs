@@ -56,8 +56,9 @@ impl App {
         if settings.database.migrate_on_start {
             store::migrate(&db).await.context("running migrations")?;
         }
+        let turn = store::WriteTurn::of(&db);
         for app in &settings.social_apps {
-            store::social::upsert_app(&db, app.clone().into())
+            store::social::upsert_app(&db, &turn, app.clone().into())
                 .await
                 .context("applying [[social_apps]] from the config file")?;
         }
@@ -67,13 +68,13 @@ impl App {
             .await
             .context("loading JWT signing keys")?;
         let limits = RateLimiter::from_settings(&settings.rate_limits, &settings.redis, &metrics)?;
-        let cached = store::cache::Cached::new(db.clone(), settings.database.cache_ttl);
+        let cached = store::cache::Cached::new(db.clone(), turn.clone(), settings.database.cache_ttl);
         let writer_db = store::connect_writer(&settings.database.url, &db)
             .await
             .context("connecting the write queue to the database")?;
-        let queue = WriteQueue::start(writer_db, metrics.clone());
+        let queue = WriteQueue::start(writer_db, turn.clone(), metrics.clone());
         let audit = match settings.audit.enabled {
-            true => crate::audit::Audit::start(db.clone()),
+            true => crate::audit::Audit::start(db.clone(), turn.clone()),
             false => crate::audit::Audit::off(),
         };
         let tokens = Tokens::new(
@@ -159,7 +160,7 @@ impl App {
         let db = self.state.db.clone();
         let maintenance = tokio::spawn(maintain(self.state.clone()));
         let standings = tokio::spawn(follow_standings(self.state.clone()));
-        let checkpoints = tokio::spawn(store::checkpoint::run(db.clone()));
+        let checkpoints = tokio::spawn(store::checkpoint::run(db.clone(), self.state.cached.write_turn()));
         let metrics_server = self.metrics_acceptor.map(|acceptor| {
             tracing::info!(port = self.metrics_port, "serving /metrics");
             tokio::spawn(Server::new_with_acceptor(acceptor).run(metrics_only(self.state.clone())))

@@ -118,9 +118,10 @@ fn cut(value: Option<String>, max: usize) -> Option<String> {
 
 impl Audit {
     /// Starts the writer on `db`; needs a Tokio runtime.
-    pub fn start(db: DatabaseConnection) -> Self {
+    /// `turn`: the database's write turn, shared with its other writers.
+    pub fn start(db: DatabaseConnection, turn: store::WriteTurn) -> Self {
         let (queue, rows) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(db, rows));
+        tokio::spawn(write_batches(db, turn, rows));
         Self {
             queue: Some(queue),
             dropped: Arc::default(),
@@ -167,12 +168,16 @@ pub fn row(origin: &Origin, entry: Entry) -> audit_event::ActiveModel {
     }
 }
 
-async fn write_batches(db: DatabaseConnection, mut rows: mpsc::Receiver<audit_event::ActiveModel>) {
+async fn write_batches(
+    db: DatabaseConnection,
+    turn: store::WriteTurn,
+    mut rows: mpsc::Receiver<audit_event::ActiveModel>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     while rows.recv_many(&mut batch, BATCH).await > 0 {
         let count = batch.len();
         // SQLite has one writer: queue behind the hot write paths rather than race them.
-        let _turn = store::write_turn(&db).await;
+        let _turn = turn.take().await;
         // One retry: a busy database (SQLite's one writer) usually frees up at once.
         let mut result = store::audit::insert_many(&db, batch.clone()).await;
         if result.is_err() {

@@ -52,6 +52,7 @@ pub(super) async fn run(command: SocialAppCommand, settings: &Settings) -> anyho
             );
             let app = store::social::upsert_app(
                 &db,
+                &store::WriteTurn::of(&db),
                 store::social::NewSocialApp {
                     name: a.name.unwrap_or_else(|| a.provider.clone()),
                     provider: a.provider,

@@ -39,12 +39,13 @@ pub(super) async fn run(command: TokenCommand, settings: &Settings) -> anyhow::R
 
 async fn tokens_for(db: &sea_orm::DatabaseConnection, settings: &Settings) -> anyhow::Result<crate::tokens::Tokens> {
     let keys = crate::tokens::KeyRing::load(db.clone(), &settings.jwt).await?;
+    let turn = crate::store::WriteTurn::of(db);
     Ok(crate::tokens::Tokens::new(
         std::sync::Arc::new(keys),
         db.clone(),
         // A one-shot command writes a token or two: the pool will do, no connection of its own.
-        crate::write_queue::WriteQueue::start(db.clone(), crate::metrics::Metrics::default()),
-        crate::store::cache::Cached::new(db.clone(), settings.database.cache_ttl),
+        crate::write_queue::WriteQueue::start(db.clone(), turn.clone(), crate::metrics::Metrics::default()),
+        crate::store::cache::Cached::new(db.clone(), turn, settings.database.cache_ttl),
         &settings.jwt,
         &crate::metrics::Metrics::default(),
     ))

@@ -73,7 +73,7 @@ async fn delete(db: &sea_orm::DatabaseConnection, settings: &Settings, username:
         crate::providers::http_client(&settings.providers)?,
     );
     // This process keeps no copies: caching off.
-    let rows = crate::store::cache::Cached::new(db.clone(), std::time::Duration::ZERO);
+    let rows = crate::store::cache::Cached::new(db.clone(), store::WriteTurn::of(db), std::time::Duration::ZERO);
     crate::accounts::delete_user(&rows, &providers, user.id).await?;
     println!("user {} deleted and unlinked at its providers", user.username);
     Ok(())

@@ -129,6 +129,8 @@ impl Feed {
 #[derive(Clone)]
 pub struct Cached {
     pub(super) db: DatabaseConnection,
+    /// The database's write turn, for the writes made here (`cache_writes`).
+    pub(super) turn: super::WriteTurn,
     users: Arc<TtlCache<i32, user::Model>>,
     standings: Arc<TtlCache<i32, Standing>>,
     feed: Arc<Feed>,
@@ -138,9 +140,10 @@ pub struct Cached {
 }
 
 impl Cached {
-    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
+    pub fn new(db: DatabaseConnection, turn: super::WriteTurn, ttl: Duration) -> Self {
         Self {
             db,
+            turn,
             users: Arc::new(TtlCache::new(ttl)),
             standings: Arc::new(TtlCache::new(match ttl.is_zero() {
                 true => Duration::ZERO,

@@ -5,10 +5,15 @@
 use entity::{site, social_account, user};
 use sea_orm::DatabaseConnection;
 
-use super::{StoreError, admin, cache::Cached, sites, social, tokens, users};
+use super::{StoreError, WriteTurn, admin, cache::Cached, sites, social, tokens, users};
 use crate::providers::{ProviderUser, SocialApp};
 
 impl Cached {
+    /// The write turn of the database (SQLite's one writer), for its other writers.
+    pub fn write_turn(&self) -> WriteTurn {
+        self.turn.clone()
+    }
+
     /// The database behind the caches, for the reads nothing caches.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
@@ -72,7 +77,7 @@ impl Cached {
         account: &ProviderUser,
         existing: Option<social_account::Model>,
     ) -> Result<user::Model, StoreError> {
-        let user = social::upsert_login(&self.db, provider, account, existing).await;
+        let user = social::upsert_login(&self.db, &self.turn, provider, account, existing).await;
         self.forget_account(provider, &account.uid);
         user
     }
@@ -130,7 +135,7 @@ impl Cached {
     }
 
     pub async fn upsert_app(&self, app: social::NewSocialApp) -> Result<SocialApp, StoreError> {
-        let saved = social::upsert_app(&self.db, app).await;
+        let saved = social::upsert_app(&self.db, &self.turn, app).await;
         self.forget_sites_and_apps();
         saved
     }

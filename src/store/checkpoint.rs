@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
+use super::WriteTurn;
+
 /// Who copies SQLite's write-ahead log back into the database file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Checkpoints {
@@ -44,7 +46,7 @@ const RESTART_AT_PAGES: i64 = 16_384;
 
 /// Runs until aborted; only on a SQLite database with a log (not on other backends, nor on an
 /// in-memory database, which has none: a round there would be a query every 50 ms for nothing).
-pub async fn run(db: DatabaseConnection) {
+pub async fn run(db: DatabaseConnection, turn: WriteTurn) {
     if db.get_database_backend() != DbBackend::Sqlite || passive(&db).await.is_ok_and(|pages| pages < 0) {
         return;
     }
@@ -53,7 +55,7 @@ pub async fn run(db: DatabaseConnection) {
     let mut failing = false;
     loop {
         ticks.tick().await;
-        match checkpoint(&db, RESTART_AT_PAGES).await {
+        match checkpoint(&db, &turn, RESTART_AT_PAGES).await {
             // Once per failing spell, not every round.
             Err(e) if !failing => {
                 tracing::warn!(error = %e, "SQLite checkpoint failed; retrying every {INTERVAL:?}");
@@ -72,14 +74,14 @@ pub async fn run(db: DatabaseConnection) {
 /// One round: copy back what is in the log without holding anyone up; once the log is long,
 /// copy the little that was written meanwhile while holding the write turn, so the next write
 /// finds it all copied back and starts the log again.
-async fn checkpoint(db: &DatabaseConnection, restart_at_pages: i64) -> Result<(), DbErr> {
+async fn checkpoint(db: &DatabaseConnection, turn: &WriteTurn, restart_at_pages: i64) -> Result<(), DbErr> {
     let started = Instant::now();
     let log_pages = passive(db).await?;
     if log_pages >= restart_at_pages {
-        let turn = super::write_turn(db).await;
+        let held_turn = turn.take().await;
         let held = Instant::now();
         passive(db).await?;
-        drop(turn);
+        drop(held_turn);
         tracing::debug!(
             log_pages,
             until_turn_ms = (held - started).as_secs_f64() * 1e3,
@@ -140,7 +142,7 @@ mod tests {
             "no commit checkpointed: the log holds every commit ({wal_pages} pages)"
         );
 
-        checkpoint(&db, 1_000).await.unwrap();
+        checkpoint(&db, &WriteTurn::of(&db), 1_000).await.unwrap();
         exec(&db, "INSERT INTO t VALUES (randomblob(3000))").await;
         assert!(
             log_pages(&db).await < 10,
@@ -161,7 +163,8 @@ mod tests {
         let db = super::super::connect(&"sqlite::memory:".to_owned().into(), 1, Checkpoints::Background)
             .await
             .unwrap();
-        tokio::time::timeout(Duration::from_secs(5), run(db))
+        let turn = WriteTurn::of(&db);
+        tokio::time::timeout(Duration::from_secs(5), run(db, turn))
             .await
             .expect("no log, so no rounds");
     }
@@ -171,11 +174,12 @@ mod tests {
         let (_dir, db) = server_database().await;
         exec(&db, "INSERT INTO t VALUES (randomblob(3000))").await;
         // A writer's turn is held for the whole round below: it must not be needed.
-        let turn = super::super::write_turn(&db).await;
-        tokio::time::timeout(Duration::from_secs(5), checkpoint(&db, RESTART_AT_PAGES))
+        let turn = WriteTurn::of(&db);
+        let held = turn.take().await;
+        tokio::time::timeout(Duration::from_secs(5), checkpoint(&db, &turn, RESTART_AT_PAGES))
             .await
             .expect("a short log is copied back without the write turn")
             .unwrap();
-        drop(turn);
+        drop(held);
     }
 }

@@ -79,14 +79,28 @@ pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
 
 /// SQLite allows one writer at a time; two write transactions racing for its lock end in its busy
 /// handler's sleeps (1 ms … 100 ms), which made p99 latencies of hundreds of ms under load. The
-/// hot write paths (login upsert, new session, refresh rotation) queue here instead, in process,
-/// so SQLite sees one writer and readers stay parallel. `None` (no queueing) on other databases.
-static SQLITE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// writers of one database in this process (the write queue on its own connection, the login
+/// upsert and app changes on the pool, the audit writer, checkpoints) take turns here instead,
+/// so SQLite sees one writer and readers stay parallel. One turn per database: made with its pool
+/// (`WriteTurn::of`) and handed to each of its writers, so two servers in one process (the tests)
+/// never wait for each other. A no-op on other databases.
+#[derive(Clone, Default)]
+pub struct WriteTurn(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
 
-pub async fn write_turn(db: &DatabaseConnection) -> Option<tokio::sync::MutexGuard<'static, ()>> {
-    match db.get_database_backend() {
-        sea_orm::DbBackend::Sqlite => Some(SQLITE_WRITER.lock().await),
-        _ => None,
+impl WriteTurn {
+    pub fn of(db: &DatabaseConnection) -> Self {
+        match db.get_database_backend() {
+            DbBackend::Sqlite => Self(Some(Default::default())),
+            _ => Self(None),
+        }
+    }
+
+    /// Waits for this database's turn to write; the turn ends with the guard.
+    pub async fn take(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{StoreError, is_unique_violation, users};
+use super::{StoreError, WriteTurn, is_unique_violation, users};
 use crate::providers::{ProviderUser, SocialApp};
 
 /// Fields of a new social app.
@@ -98,9 +98,9 @@ pub async fn list_apps(db: &impl ConnectionTrait) -> Result<Vec<SocialApp>, Stor
 }
 
 /// Inserts the app, or updates the one with the same provider and client id, and sets its sites.
-pub async fn upsert_app(db: &DatabaseConnection, app: NewSocialApp) -> Result<SocialApp, StoreError> {
+pub async fn upsert_app(db: &DatabaseConnection, turn: &WriteTurn, app: NewSocialApp) -> Result<SocialApp, StoreError> {
     // A read-then-write transaction: on SQLite it must not race another writer for the lock.
-    let _turn = super::write_turn(db).await;
+    let _turn = turn.take().await;
     let txn = db.begin().await?;
     for site_id in &app.sites {
         super::sites::get(&txn, *site_id).await?;
@@ -166,6 +166,7 @@ const LOGIN_ATTEMPTS: u32 = 8;
 /// retries read it again.
 pub async fn upsert_login(
     db: &DatabaseConnection,
+    turn: &WriteTurn,
     provider: &str,
     account: &ProviderUser,
     existing: Option<social_account::Model>,
@@ -177,7 +178,7 @@ pub async fn upsert_login(
             Some(known) => known,
             None => find_account(db, provider, &account.uid).await?,
         };
-        match try_upsert_login(db, provider, account, known).await {
+        match try_upsert_login(db, turn, provider, account, known).await {
             Err(e) if is_race(&e) => {
                 attempt += 1;
                 if attempt >= LOGIN_ATTEMPTS {
@@ -211,6 +212,7 @@ fn is_race(e: &StoreError) -> bool {
 
 async fn try_upsert_login(
     db: &DatabaseConnection,
+    turn: &WriteTurn,
     provider: &str,
     account: &ProviderUser,
     existing: Option<social_account::Model>,
@@ -218,7 +220,7 @@ async fn try_upsert_login(
     let now = Utc::now();
     if let Some(existing) = existing {
         // Writes first, so a SQLite transaction takes the write lock (and waits for it) up front.
-        let _turn = super::write_turn(db).await;
+        let _turn = turn.take().await;
         let txn = db.begin().await?;
         social_account::Entity::update_many()
             .col_expr(
@@ -240,7 +242,7 @@ async fn try_upsert_login(
     }
     // Read outside the transaction: a stale answer is caught by the unique indexes below.
     let link_to = link_target(db, account).await?;
-    let _turn = super::write_turn(db).await;
+    let _turn = turn.take().await;
     let txn = db.begin().await?;
     let user = match link_to {
         Link::Existing(user_id) => {

@@ -89,13 +89,15 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 impl WriteQueue {
     /// Starts the writer task under its supervisor; needs a Tokio runtime.
-    pub fn start(db: DatabaseConnection, metrics: Metrics) -> Self {
+    /// `turn`: the database's write turn (`store::WriteTurn::of` the pool), shared with its
+    /// other writers; `db` may be a connection of its own.
+    pub fn start(db: DatabaseConnection, turn: store::WriteTurn, metrics: Metrics) -> Self {
         let (queue, jobs) = mpsc::unbounded_channel();
         let writer = Arc::new(Writer {
             queue: RwLock::new(queue),
             running: Mutex::new(None),
         });
-        tokio::spawn(supervise(db, Arc::downgrade(&writer), jobs, metrics));
+        tokio::spawn(supervise(db, turn, Arc::downgrade(&writer), jobs, metrics));
         Self(writer)
     }
 
@@ -160,12 +162,13 @@ struct Rotation {
 /// queued to a stopped task are dropped with it: their callers get `writer_gone` (503).
 async fn supervise(
     db: DatabaseConnection,
+    turn: store::WriteTurn,
     writer: Weak<Writer>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     metrics: Metrics,
 ) {
     loop {
-        let task = tokio::spawn(write_batches(db.clone(), jobs, metrics.clone()));
+        let task = tokio::spawn(write_batches(db.clone(), turn.clone(), jobs, metrics.clone()));
         match writer.upgrade() {
             Some(w) => *w.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle()),
             None => return,
@@ -188,7 +191,12 @@ async fn supervise(
     }
 }
 
-async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver<Job>, metrics: Metrics) {
+async fn write_batches(
+    db: DatabaseConnection,
+    write_turn: store::WriteTurn,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    metrics: Metrics,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics.writer_batch(batch.len(), jobs.len());
@@ -202,7 +210,7 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::UnboundedReceiver
                 Job::Signup { signup, done } => signups.push((signup, done)),
             }
         }
-        let turn = store::write_turn(&db).await;
+        let turn = write_turn.take().await;
         if !signups.is_empty() {
             let (signups, waiters): (Vec<_>, Vec<_>) = signups.into_iter().unzip();
             let created = sign_up_all(&db, &signups).await;

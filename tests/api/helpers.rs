@@ -172,6 +172,8 @@ pub struct TestApp {
     pub settings: Settings,
     /// The app's group-commit writer (tests stop it to see it come back).
     pub writer: authbridge::write_queue::WriteQueue,
+    /// The app's database write turn: the test's own writes take it too (SQLite's one writer).
+    pub write_turn: store::WriteTurn,
     server: tokio::task::JoinHandle<()>,
     _database: TestDatabase,
 }
@@ -204,6 +206,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let writer = app.write_queue();
+    let write_turn = app.state().cached.write_turn();
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped(std::future::pending()).await;
     });
@@ -221,6 +224,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         kakao,
         settings,
         writer,
+        write_turn,
         server,
         _database: database,
     };
@@ -242,6 +246,7 @@ impl TestApp {
     async fn save_kakao_app(&self, app_ids: &[String], sites: &[i32], secret: &str) {
         store::social::upsert_app(
             &self.db,
+            &self.write_turn,
             store::social::NewSocialApp {
                 provider: "kakao".into(),
                 name: "Kakao".into(),

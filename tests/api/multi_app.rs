@@ -25,6 +25,7 @@ async fn add_second_app(app: &TestApp) {
     let site = store::sites::insert(&app.db, OTHER_HOST, "B").await.unwrap();
     store::social::upsert_app(
         &app.db,
+        &app.write_turn,
         store::social::NewSocialApp {
             provider: "kakao".into(),
             name: "Kakao B".into(),

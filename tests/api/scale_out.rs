@@ -199,6 +199,8 @@ impl Cluster {
 async fn register_kakao_app(db: &DatabaseConnection) {
     store::social::upsert_app(
         db,
+        // The instances are processes of their own: this process's turn is its own.
+        &store::WriteTurn::of(db),
         store::social::NewSocialApp {
             provider: "kakao".into(),
             name: "Kakao".into(),

@@ -261,7 +261,11 @@ async fn a_refresh_row_that_cannot_be_stored_fails_alone(backend: Backend) {
     use authbridge::{store::tokens::NewRefresh, write_queue::WriteQueue};
     let app = spawn_app(backend).await;
     let user_id = app.login_new_kakao_user(5).await["user"]["pk"].as_i64().unwrap() as i32;
-    let writer = WriteQueue::start(app.db.clone(), authbridge::metrics::Metrics::default());
+    let writer = WriteQueue::start(
+        app.db.clone(),
+        app.write_turn.clone(),
+        authbridge::metrics::Metrics::default(),
+    );
     let now = chrono::Utc::now();
     let row = |jti: &'static str, user_id: i32| NewRefresh {
         jti,

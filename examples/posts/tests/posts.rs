@@ -54,12 +54,14 @@ async fn start(tweak: impl FnOnce(&mut posts::config::Settings)) -> World {
         .await
         .expect("authbridge builds");
     let authbridge_url = format!("http://127.0.0.1:{}", app.port());
+    let write_turn = app.state().cached.write_turn();
     tokio::spawn(app.run_until_stopped(pending()));
     let authbridge_db = store::connect(&settings.database.url, 1, store::Checkpoints::OnCommit)
         .await
         .unwrap();
     store::social::upsert_app(
         &authbridge_db,
+        &write_turn,
         store::social::NewSocialApp {
             provider: "kakao".into(),
             name: "Kakao".into(),
