@@ -17,39 +17,8 @@ use crate::{
     tokens::TokenError,
 };
 
-/// Stable machine codes of api.md; clients switch on these.
-pub mod code {
-    pub const INVALID: &str = "invalid";
-    pub const PARSE_ERROR: &str = "parse_error";
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
-    pub const NOT_AUTHENTICATED: &str = "not_authenticated";
-    pub const AUTHENTICATION_FAILED: &str = "authentication_failed";
-    pub const NO_ACTIVE_ACCOUNT: &str = "no_active_account";
-    pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
-    pub const TOKEN_NOT_VALID: &str = "token_not_valid";
-    pub const NOT_FOUND: &str = "not_found";
-    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
-    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
-    pub const PROVIDER_NOT_CONFIGURED: &str = "provider_not_configured";
-    pub const PROVIDER_APP_MISMATCH: &str = "provider_app_mismatch";
-    pub const INVALID_PROVIDER_TOKEN: &str = "invalid_provider_token";
-    pub const PROVIDER_UNAVAILABLE: &str = "provider_unavailable";
-    pub const PROVIDER_TIMEOUT: &str = "provider_timeout";
-    pub const PROVIDER_MISCONFIGURED: &str = "provider_misconfigured";
-    pub const INVALID_PROVIDER_CODE: &str = "invalid_provider_code";
-    pub const EMAIL_IN_USE: &str = "email_in_use";
-    pub const SOCIAL_ACCOUNT_TAKEN: &str = "social_account_taken";
-    pub const LAST_LOGIN_METHOD: &str = "last_login_method";
-    pub const REAUTHENTICATION_REQUIRED: &str = "reauthentication_required";
-    pub const PERMISSION_DENIED: &str = "permission_denied";
-    pub const EMAIL_NOT_VERIFIED: &str = "email_not_verified";
-    pub const CSRF_FAILED: &str = "csrf_failed";
-    pub const INVALID_CLIENT: &str = "invalid_client";
-    pub const USER_INACTIVE: &str = "user_inactive";
-    pub const THROTTLED: &str = "throttled";
-    pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
-    pub const SERVER_ERROR: &str = "server_error";
-}
+/// Stable machine codes of api.md; clients switch on these (`crate::codes`).
+pub use crate::codes as code;
 
 /// Error body of every non-400 error.
 #[derive(Debug, Clone, Object)]

@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit;
 pub mod browser;
 pub mod cli;
+pub mod codes;
 pub mod config;
 pub mod error;
 pub mod import;

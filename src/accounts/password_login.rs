@@ -7,8 +7,8 @@ use secrecy::SecretString;
 use super::{AccountError, Accounts};
 use crate::{
     audit::{Entry, Origin, event},
+    codes,
     config::EmailVerification,
-    error::code,
     ratelimit::{Action, ClientIp},
     store,
     tokens::IssuedPair,
@@ -64,7 +64,7 @@ impl Accounts {
                 event: event::LOGIN_FAILED,
                 ..attempt
             }
-            .outcome(code::INVALID_CREDENTIALS);
+            .outcome(codes::INVALID_CREDENTIALS);
             failed.user_id = known;
             self.audit.record(origin, failed);
             return Ok(None);

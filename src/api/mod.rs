@@ -29,7 +29,18 @@ pub use body::{Body, MaybeBody};
 
 use crate::{state::AppState, store};
 
-pub type Apis = (
+/// The type `Apis` and the function `apis()` making it, from one list (each API a unit struct).
+macro_rules! api_list {
+    ($($api:path),+ $(,)?) => {
+        pub type Apis = ($($api,)+);
+
+        pub fn apis() -> Apis {
+            ($($api,)+)
+        }
+    };
+}
+
+api_list!(
     social::SocialApi,
     social_accounts::SocialAccountsApi,
     tokens::TokensApi,
@@ -44,24 +55,6 @@ pub type Apis = (
     admin::AdminKeysApi,
     admin::AdminAuditApi,
 );
-
-pub fn apis() -> Apis {
-    (
-        social::SocialApi,
-        social_accounts::SocialAccountsApi,
-        tokens::TokensApi,
-        introspection::IntrospectionApi,
-        compat::CompatApi,
-        accounts::AccountsApi,
-        local_accounts::LocalAccountsApi,
-        password::PasswordApi,
-        meta::MetaApi,
-        admin::AdminUsersApi,
-        admin::AdminSitesApi,
-        admin::AdminKeysApi,
-        admin::AdminAuditApi,
-    )
-}
 
 #[derive(Tags)]
 pub enum ApiTags {

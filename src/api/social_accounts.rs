@@ -58,6 +58,18 @@ pub enum ConnectReply {
     Conflict(Json<crate::error::ErrorBody>),
 }
 
+impl From<entity::social_account::Model> for SocialAccountResponse {
+    fn from(a: entity::social_account::Model) -> Self {
+        Self {
+            id: a.id,
+            provider: a.provider,
+            uid: a.uid,
+            last_login: rfc3339(a.last_login),
+            date_joined: rfc3339(a.date_joined),
+        }
+    }
+}
+
 #[derive(ApiResponse)]
 pub enum SocialAccountList {
     #[oai(status = 200)]
@@ -149,16 +161,7 @@ impl SocialAccountsApi {
     ) -> Result<SocialAccountList, ApiError> {
         let accounts = state.accounts.linked_accounts(caller.user.id).await?;
         Ok(SocialAccountList::Ok(Json(
-            accounts
-                .into_iter()
-                .map(|a| SocialAccountResponse {
-                    id: a.id,
-                    provider: a.provider,
-                    uid: a.uid,
-                    last_login: rfc3339(a.last_login),
-                    date_joined: rfc3339(a.date_joined),
-                })
-                .collect(),
+            accounts.into_iter().map(Into::into).collect(),
         )))
     }
 

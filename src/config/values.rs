@@ -73,9 +73,9 @@ pub enum ForwardedHeader {
     Forwarded,
 }
 
-/// A list, or one comma-separated string (`10.0.0.0/8, 127.0.0.1`) as an environment variable
-/// gives it; a bare address is a /32 (/128).
-pub(super) fn ip_nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+/// The items of a list, or of one comma-separated string as an environment variable gives it;
+/// trimmed, empty ones dropped.
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -86,10 +86,18 @@ pub(super) fn ip_nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::
         OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
         OneOrMany::Many(v) => v,
     };
-    items
+    Ok(items
         .iter()
-        .map(|s| s.trim())
+        .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
+        .collect())
+}
+
+/// A list, or one comma-separated string (`10.0.0.0/8, 127.0.0.1`) as an environment variable
+/// gives it; a bare address is a /32 (/128).
+pub(super) fn ip_nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    comma_list(d)?
+        .iter()
         .map(|s| {
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
@@ -101,20 +109,8 @@ pub(super) fn ip_nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::
 /// CORS origins, a list or one comma-separated string; each `*` or `scheme://host[:port]`,
 /// kept in the form browsers send in `Origin` (lower case, no trailing slash).
 pub(super) fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    let items = match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
-        OneOrMany::Many(v) => v,
-    };
-    items
+    comma_list(d)?
         .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
         .map(|s| {
             if s == "*" {
                 return Ok(s.to_owned());

@@ -60,7 +60,6 @@ fn duplicates<T, K: Eq + Hash + std::fmt::Debug>(
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
     use entity::user;
 
     use super::*;
@@ -71,20 +70,7 @@ mod tests {
                 file: "users.csv".into(),
                 line,
             },
-            model: user::Model {
-                id,
-                username: username.into(),
-                email: String::new(),
-                first_name: String::new(),
-                last_name: String::new(),
-                password: String::new(),
-                is_active: true,
-                is_staff: false,
-                is_superuser: false,
-                date_joined: Utc::now(),
-                last_login: None,
-                tokens_valid_after: None,
-            },
+            model: crate::store::users::test_row(id, username),
         }
     }
 

@@ -4,32 +4,14 @@
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
-use poem::{FromRequest, Request, RequestBody, http::HeaderMap};
+use poem::http::HeaderMap;
 
-use crate::{config::ForwardedHeader, state::AppState};
+use crate::config::ForwardedHeader;
 
-/// The client's IP address, as `client_ip` finds it; a handler parameter (`client: ClientIp`).
+/// The client's IP address, as `client_ip` finds it; a handler parameter (`client: ClientIp`,
+/// extracted in `api::origin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
-
-impl<'a> FromRequest<'a> for ClientIp {
-    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        // A Unix socket or an unknown peer: all such requests share one budget.
-        let peer = req
-            .remote_addr()
-            .as_socket_addr()
-            .map_or(IpAddr::from([0, 0, 0, 0]), SocketAddr::ip);
-        Ok(Self(match req.data::<AppState>() {
-            Some(state) => client_ip(
-                peer,
-                req.headers(),
-                &state.settings.proxies.trusted,
-                state.settings.proxies.forwarded_header,
-            ),
-            None => peer.to_canonical(),
-        }))
-    }
-}
 
 /// The peer, unless it is a trusted proxy: then the rightmost address of `header` that is not a
 /// trusted proxy (the one the outermost trusted proxy saw), or the leftmost when all are.

@@ -222,19 +222,7 @@ async fn try_upsert_login(
         // Writes first, so a SQLite transaction takes the write lock (and waits for it) up front.
         let _turn = turn.take().await;
         let txn = db.begin().await?;
-        social_account::Entity::update_many()
-            .col_expr(
-                social_account::Column::ExtraData,
-                Expr::value(account.extra_data.clone()),
-            )
-            .col_expr(social_account::Column::LastLogin, Expr::value(now))
-            .col_expr(
-                social_account::Column::SocialAppId,
-                Expr::value(account.social_app_id.or(existing.social_app_id)),
-            )
-            .filter(social_account::Column::Id.eq(existing.id))
-            .exec(&txn)
-            .await?;
+        refresh_account(&txn, &existing, account, now).await?;
         users::touch_last_login(&txn, existing.user_id, now).await?;
         let user = users::get(&txn, existing.user_id).await?;
         txn.commit().await?;
@@ -390,6 +378,30 @@ pub async fn delete_account(db: &impl ConnectionTrait, id: i32) -> Result<(), St
     Ok(())
 }
 
+/// A login's news on a linked account: the provider's latest data, the time, and the app it came
+/// through (kept when the login does not say).
+async fn refresh_account(
+    db: &impl ConnectionTrait,
+    existing: &social_account::Model,
+    account: &ProviderUser,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), StoreError> {
+    social_account::Entity::update_many()
+        .col_expr(
+            social_account::Column::ExtraData,
+            Expr::value(account.extra_data.clone()),
+        )
+        .col_expr(social_account::Column::LastLogin, Expr::value(now))
+        .col_expr(
+            social_account::Column::SocialAppId,
+            Expr::value(account.social_app_id.or(existing.social_app_id)),
+        )
+        .filter(social_account::Column::Id.eq(existing.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Links a verified provider account to `user_id` (allauth's "connect"). Already linked to this
 /// user: refreshed. Linked to someone else: `StoreError::Taken`, also when a concurrent
 /// connect wins the unique index.
@@ -405,19 +417,7 @@ pub async fn connect_account(
             field: "social account",
         }),
         Some(existing) => {
-            social_account::Entity::update_many()
-                .col_expr(
-                    social_account::Column::ExtraData,
-                    Expr::value(account.extra_data.clone()),
-                )
-                .col_expr(social_account::Column::LastLogin, Expr::value(now))
-                .col_expr(
-                    social_account::Column::SocialAppId,
-                    Expr::value(account.social_app_id.or(existing.social_app_id)),
-                )
-                .filter(social_account::Column::Id.eq(existing.id))
-                .exec(db)
-                .await?;
+            refresh_account(db, &existing, account, now).await?;
             Ok(())
         }
         None => {

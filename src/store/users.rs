@@ -372,3 +372,22 @@ pub async fn existing_email_ids(db: &impl ConnectionTrait, ids: &[i32]) -> Resul
 pub async fn existing_emails(db: &impl ConnectionTrait, emails: &[String]) -> Result<Vec<String>, StoreError> {
     existing_values::<email_address::Entity, _>(db, email_address::Column::Email, emails).await
 }
+
+/// An active user row with only an id and a name, for unit tests that need a `user::Model`.
+#[cfg(test)]
+pub(crate) fn test_row(id: i32, username: &str) -> user::Model {
+    user::Model {
+        id,
+        username: username.into(),
+        email: String::new(),
+        first_name: String::new(),
+        last_name: String::new(),
+        password: String::new(),
+        is_active: true,
+        is_staff: false,
+        is_superuser: false,
+        date_joined: Utc::now(),
+        last_login: None,
+        tokens_valid_after: None,
+    }
+}

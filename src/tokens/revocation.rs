@@ -99,18 +99,8 @@ mod tests {
 
     fn user(point: Option<i64>) -> user::Model {
         user::Model {
-            id: 1,
-            username: "u".into(),
-            email: String::new(),
-            first_name: String::new(),
-            last_name: String::new(),
-            password: String::new(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            date_joined: Utc::now(),
-            last_login: None,
             tokens_valid_after: point.and_then(|p| DateTime::from_timestamp(p, 500_000_000)),
+            ..crate::store::users::test_row(1, "u")
         }
     }
 

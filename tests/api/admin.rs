@@ -19,12 +19,7 @@ pub async fn staff_session(app: &TestApp) -> (String, i32) {
     let mut row: user::ActiveModel = admin.clone().into();
     row.is_staff = Set(true);
     row.update(&app.db).await.unwrap();
-    let pair: Value = app
-        .obtain_pair("root", "a-long-horse-battery", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pair = app.signed_in_pair("root", "a-long-horse-battery").await;
     (pair["access"].as_str().unwrap().to_owned(), admin.id)
 }
 
@@ -168,12 +163,7 @@ async fn security_events_are_on_the_trail_without_secrets() {
     let (admin, _) = staff_session(&app).await;
     let ann = app.create_local_user("ann", "", "ann-secret-phrase-1").await;
     assert_eq!(app.obtain_pair("ann", "a-wrong-guess-here", None).await.status(), 401);
-    let pair: Value = app
-        .obtain_pair("ann", "ann-secret-phrase-1", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pair = app.signed_in_pair("ann", "ann-secret-phrase-1").await;
     let access = pair["access"].as_str().unwrap();
     assert_eq!(
         app.change_password(access, Some("ann-secret-phrase-1"), "ann-new-phrase-22")
@@ -181,12 +171,7 @@ async fn security_events_are_on_the_trail_without_secrets() {
             .status(),
         200
     );
-    let pair: Value = app
-        .obtain_pair("ann", "ann-new-phrase-22", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pair = app.signed_in_pair("ann", "ann-new-phrase-22").await;
     assert_eq!(app.logout(pair["refresh"].as_str().unwrap()).await.status(), 200);
 
     let trail = audit_events(&app, &admin, &format!("user={}", ann.id), 5).await;
@@ -289,12 +274,7 @@ async fn sites_social_apps_and_signing_keys_through_the_admin_api() {
     );
     // The staff session was signed by the revoked key too: sign in again.
     assert_eq!(app.get_as(&admin, "/admin/api/keys/").await.status(), 401);
-    let pair: Value = app
-        .obtain_pair("root", "a-long-horse-battery", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pair = app.signed_in_pair("root", "a-long-horse-battery").await;
     let admin = pair["access"].as_str().unwrap().to_owned();
     let keys: Value = app.get_as(&admin, "/admin/api/keys/").await.json().await.unwrap();
     let state_of = |kid: &str| keys.as_array().unwrap().iter().find(|k| k["kid"] == kid).unwrap()["state"].clone();

@@ -3,10 +3,16 @@
 use std::process::Command;
 
 fn authbridge(db: &str, args: &[&str]) -> (bool, String) {
+    authbridge_with(db, &[], args)
+}
+
+/// `authbridge args` with the variables `env` set beside the database's: (succeeded, output).
+fn authbridge_with(db: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_authbridge"))
         .args(args)
         .env("AUTHBRIDGE_DATABASE_URL", db)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("run authbridge");
     (
@@ -70,28 +76,14 @@ fn a_kakao_app_without_an_app_id_and_a_bad_config_value_are_refused_with_the_rea
     let (ok, out) = authbridge(&db, &["socialapp", "add", "--provider", "kakao", "--client-id", "K"]);
     assert!(!ok && out.contains("--app-id"), "{out}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_authbridge"))
-        .args(["migrate"])
-        .env("AUTHBRIDGE_DATABASE_URL", &db)
-        .env("AUTHBRIDGE_ACCESS_TOKEN_LIFETIME", "five minutes")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && text.to_lowercase().contains("access_token_lifetime"),
-        "{text}"
+    let (ok, out) = authbridge_with(
+        &db,
+        &[("AUTHBRIDGE_ACCESS_TOKEN_LIFETIME", "five minutes")],
+        &["migrate"],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_authbridge"))
-        .args(["migrate"])
-        .env("AUTHBRIDGE_DATABASE_URL", &db)
-        .env("AUTHBRIDGE_ACESS_TOKEN_LIFETIME", "5m")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && text.contains("acess_token_lifetime"),
-        "a typo is named: {text}"
-    );
+    assert!(!ok && out.to_lowercase().contains("access_token_lifetime"), "{out}");
+    let (ok, out) = authbridge_with(&db, &[("AUTHBRIDGE_ACESS_TOKEN_LIFETIME", "5m")], &["migrate"]);
+    assert!(!ok && out.contains("acess_token_lifetime"), "a typo is named: {out}");
 }
 
 #[test]
@@ -114,14 +106,8 @@ fn the_flat_setting_names_of_api_md_work_in_the_file_and_the_environment() {
     write("refresh_token_lifetime = \"a day\"\n");
     let (ok, out) = authbridge(&db, &["--config", config, "migrate"]);
     assert!(!ok && out.contains("refresh_token_lifetime"), "{out}");
-    let out = Command::new(env!("CARGO_BIN_EXE_authbridge"))
-        .args(["migrate"])
-        .env("AUTHBRIDGE_DATABASE_URL", &db)
-        .env("AUTHBRIDGE_KAKAO_API_BASE", "not a url")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && text.contains("KAKAO_API_BASE"), "{text}");
+    let (ok, out) = authbridge_with(&db, &[("AUTHBRIDGE_KAKAO_API_BASE", "not a url")], &["migrate"]);
+    assert!(!ok && out.contains("KAKAO_API_BASE"), "{out}");
 
     // A section name is not a key of its own.
     write("[kakao]\napi_base = \"http://127.0.0.1:1\"\n");
@@ -150,29 +136,17 @@ fn createsuperuser_token_create_keys_rotate_and_flush_work_from_the_command_line
         )
     };
 
-    let (ok, _, err) = run(
-        &[
-            "createsuperuser",
-            "--noinput",
-            "--username",
-            "admin",
-            "--email",
-            "a@x.io",
-        ],
-        None,
-    );
+    let noinput = [
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "admin",
+        "--email",
+        "a@x.io",
+    ];
+    let (ok, _, err) = run(&noinput, None);
     assert!(!ok && err.contains("DJANGO_SUPERUSER_PASSWORD"), "{err}");
-    let (ok, out, err) = run(
-        &[
-            "createsuperuser",
-            "--noinput",
-            "--username",
-            "admin",
-            "--email",
-            "a@x.io",
-        ],
-        Some("pw-0123456789"),
-    );
+    let (ok, out, err) = run(&noinput, Some("pw-0123456789"));
     assert!(ok && out.contains("superuser admin created"), "{out}{err}");
     let (ok, _, err) = run(
         &["createsuperuser", "--noinput", "--username", "admin"],

@@ -9,7 +9,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, TestApp, on_every_backend, spawn_app, spawn_app_with},
+    helpers::{Backend, on_every_backend, spawn_app, spawn_app_with},
     kakao::full_user,
     smtp_sink::SmtpSink,
 };
@@ -20,20 +20,11 @@ on_every_backend!(
     unconfirmed_registrations_expire_with_their_confirmation_key,
 );
 
-async fn register(app: &TestApp, email: &str) -> reqwest::Response {
-    let password = "a-long-horse-battery";
-    app.post_json(
-        "/rest-auth/registration/",
-        &json!({"email": email, "password1": password, "password2": password}),
-    )
-    .await
-}
-
 async fn a_registration_with_someone_elses_address_does_not_lock_out_its_verified_owner(backend: Backend) {
     let sink = SmtpSink::start().await;
     let url = sink.url.clone();
     let app = spawn_app_with(backend, |s| s.mail.smtp_url = Some(url.into())).await;
-    assert_eq!(register(&app, "victim@x.io").await.status(), 201, "the squatter");
+    assert_eq!(app.register("victim@x.io").await.status(), 201, "the squatter");
     app.kakao
         .accepts_token("victim", full_user(7, "victim@x.io", true, true));
 
@@ -99,7 +90,7 @@ async fn unconfirmed_registrations_expire_with_their_confirmation_key(backend: B
     app.login_new_kakao_user(1).await;
     app.create_local_user("admin", "admin@x.io", "a-long-horse-battery")
         .await;
-    assert_eq!(register(&app, "late@x.io").await.status(), 201);
+    assert_eq!(app.register("late@x.io").await.status(), 201);
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 3);
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

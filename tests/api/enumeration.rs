@@ -29,15 +29,6 @@ async fn app_with_mail(backend: Backend, tweak: impl FnOnce(&mut authbridge::con
     (app, sink)
 }
 
-async fn register(app: &TestApp, email: &str) -> reqwest::Response {
-    let password = "a-long-horse-battery";
-    app.post_json(
-        "/rest-auth/registration/",
-        &json!({"email": email, "password1": password, "password2": password}),
-    )
-    .await
-}
-
 async fn password_login(app: &TestApp, name: &str, password: &str) -> reqwest::Response {
     app.post_json("/rest-auth/login/", &json!({"username": name, "password": password}))
         .await
@@ -144,10 +135,10 @@ async fn a_bad_mail_from_is_our_503_never_a_400_on_email() {
 
 async fn registering_a_taken_address_answers_as_a_new_one_and_mails_its_owner(backend: Backend) {
     let (app, sink) = app_with_mail(backend.clone(), |_| {}).await;
-    let first = register(&app, "ann@x.io").await;
+    let first = app.register("ann@x.io").await;
     let first = (first.status(), first.text().await.unwrap());
 
-    let again = register(&app, "ANN@x.io").await;
+    let again = app.register("ANN@x.io").await;
 
     assert_eq!((again.status(), again.text().await.unwrap()), first);
     assert_eq!(first.0, 201);
@@ -157,8 +148,8 @@ async fn registering_a_taken_address_answers_as_a_new_one_and_mails_its_owner(ba
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 1);
 
     let (strict, _sink) = app_with_mail(backend, |s| s.accounts.prevent_enumeration = false).await;
-    assert_eq!(register(&strict, "bo@x.io").await.status(), 201);
-    let body = assert_error(register(&strict, "BO@x.io").await, 400, "email_in_use").await;
+    assert_eq!(strict.register("bo@x.io").await.status(), 201);
+    let body = assert_error(strict.register("BO@x.io").await, 400, "email_in_use").await;
     assert!(body["email"].is_array(), "{body}");
 }
 

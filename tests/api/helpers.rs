@@ -232,6 +232,11 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     test_app
 }
 
+/// Sends a request built by a helper; a transport failure fails the test.
+async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
+    request.send().await.expect("request")
+}
+
 impl TestApp {
     /// Registers (or replaces) the Kakao app: `authbridge socialapp add` in the old admin's place.
     pub async fn add_kakao_app(&self, app_ids: &[String], sites: &[i32]) {
@@ -267,51 +272,37 @@ impl TestApp {
     }
 
     pub async fn post_kakao_login(&self, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/accounts/rest-auth/kakao/"))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        send(self.client.post(self.url("/accounts/rest-auth/kakao/")).json(body)).await
     }
 
     pub async fn post_kakao_login_form(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
-            .post(self.url("/accounts/rest-auth/kakao/"))
-            .form(form)
-            .send()
-            .await
-            .expect("request")
+        send(self.client.post(self.url("/accounts/rest-auth/kakao/")).form(form)).await
     }
 
     /// POSTs raw bytes with the given content type (for malformed-input tests).
     pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("request")
+        send(
+            self.client
+                .post(self.url(path))
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
     }
 
     pub async fn verify_token(&self, token: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/rest-auth/token/verify/"))
-            .json(&serde_json::json!({ "token": token }))
-            .send()
+        self.post_json("/rest-auth/token/verify/", &serde_json::json!({ "token": token }))
             .await
-            .expect("request")
     }
 
     /// `GET /rest-auth/user/` with `Authorization: <scheme> <token>`.
     pub async fn get_user(&self, scheme: &str, token: &str) -> reqwest::Response {
-        self.client
-            .get(self.url("/rest-auth/user/"))
-            .header("authorization", format!("{scheme} {token}"))
-            .send()
-            .await
-            .expect("request")
+        send(
+            self.client
+                .get(self.url("/rest-auth/user/"))
+                .header("authorization", format!("{scheme} {token}")),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -319,12 +310,7 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        send(self.client.post(self.url(path)).json(body)).await
     }
 
     pub async fn refresh(&self, refresh: &str) -> reqwest::Response {
@@ -337,35 +323,34 @@ impl TestApp {
             .await
     }
 
+    /// `method path` with `Authorization: Bearer <access>` and, when given, a JSON body.
+    async fn send_as(
+        &self,
+        method: reqwest::Method,
+        access: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(access);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
     /// `GET path` with `Authorization: Bearer <access>`.
     pub async fn get_as(&self, access: &str, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(access)
-            .send()
-            .await
-            .expect("request")
+        self.send_as(reqwest::Method::GET, access, path, None).await
     }
 
     /// `POST path` with `Authorization: Bearer <access>` and a JSON body.
     pub async fn post_json_as(&self, access: &str, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(access)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.send_as(reqwest::Method::POST, access, path, Some(body)).await
     }
 
     /// `DELETE path` with `Authorization: Bearer <access>`.
     pub async fn delete_as(&self, access: &str, path: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(access)
-            .send()
-            .await
-            .expect("request")
+        self.send_as(reqwest::Method::DELETE, access, path, None).await
     }
 
     /// `POST path` with no body and no credentials.
@@ -385,12 +370,7 @@ impl TestApp {
     /// `GET /rest-auth/user/` with the credential in a header of the test's choosing
     /// (`jwt-auth`, `cookie`).
     pub async fn get_user_with(&self, header: &str, value: &str) -> reqwest::Response {
-        self.client
-            .get(self.url("/rest-auth/user/"))
-            .header(header, value)
-            .send()
-            .await
-            .expect("request")
+        send(self.client.get(self.url("/rest-auth/user/")).header(header, value)).await
     }
 
     /// `POST path` in cookie mode: the `cookie` header, and `x-csrftoken` when given.
@@ -413,45 +393,34 @@ impl TestApp {
     }
 
     async fn send_user(&self, method: reqwest::Method, access: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .request(method, self.url("/rest-auth/user/"))
-            .bearer_auth(access)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        send(
+            self.client
+                .request(method, self.url("/rest-auth/user/"))
+                .bearer_auth(access)
+                .json(body),
+        )
+        .await
     }
 
     /// `DELETE /rest-auth/user/` as `access`, with a JSON body (the password step-up) when given.
     pub async fn delete_user(&self, access: &str, body: Option<&Value>) -> reqwest::Response {
-        let request = self.client.delete(self.url("/rest-auth/user/")).bearer_auth(access);
-        match body {
-            Some(body) => request.json(body),
-            None => request,
-        }
-        .send()
-        .await
-        .expect("request")
+        self.send_as(reqwest::Method::DELETE, access, "/rest-auth/user/", body)
+            .await
     }
 
     /// `POST /rest-auth/logout/all/`: every session of `access`'s user.
     pub async fn logout_all(&self, access: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/rest-auth/logout/all/"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .expect("request")
+        send(self.client.post(self.url("/rest-auth/logout/all/")).bearer_auth(access)).await
     }
 
     /// `POST /rest-auth/logout/` with `Authorization: Token <key>` (a DRF opaque token).
     pub async fn logout_token_key(&self, key: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/rest-auth/logout/"))
-            .header("authorization", format!("Token {key}"))
-            .send()
-            .await
-            .expect("request")
+        send(
+            self.client
+                .post(self.url("/rest-auth/logout/"))
+                .header("authorization", format!("Token {key}")),
+        )
+        .await
     }
 
     /// `POST /rest-auth/password/change/` as `access`; `old_password` is sent only when given.
@@ -482,27 +451,18 @@ impl TestApp {
         id: impl std::fmt::Display,
         body: Option<&Value>,
     ) -> reqwest::Response {
-        let request = self
-            .client
-            .post(self.url(&format!("/rest-auth/socialaccounts/{id}/disconnect/")))
-            .bearer_auth(access);
-        match body {
-            Some(body) => request.json(body),
-            None => request,
-        }
-        .send()
-        .await
-        .expect("request")
+        let path = format!("/rest-auth/socialaccounts/{id}/disconnect/");
+        self.send_as(reqwest::Method::POST, access, &path, body).await
     }
 
     /// `POST /api-token-auth/` (DRF `obtain_auth_token`) as a form.
     pub async fn obtain_token_key(&self, username: &str, password: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/api-token-auth/"))
-            .form(&[("username", username), ("password", password)])
-            .send()
-            .await
-            .expect("request")
+        send(
+            self.client
+                .post(self.url("/api-token-auth/"))
+                .form(&[("username", username), ("password", password)]),
+        )
+        .await
     }
 
     /// `POST /api/token/` (simplejwt) with a username and password, optionally through a proxy
@@ -516,6 +476,23 @@ impl TestApp {
             request = request.header("x-forwarded-for", client);
         }
         request.send().await.expect("request")
+    }
+
+    /// `obtain_pair` that must succeed: the pair's body (`access`, `refresh`).
+    pub async fn signed_in_pair(&self, username: &str, password: &str) -> Value {
+        let response = self.obtain_pair(username, password, None).await;
+        assert_eq!(response.status(), 200, "{username} signs in");
+        response.json().await.expect("a token pair")
+    }
+
+    /// `POST /rest-auth/registration/` of `email` with a password the validators accept.
+    pub async fn register(&self, email: &str) -> reqwest::Response {
+        let password = "a-long-horse-battery";
+        self.post_json(
+            "/rest-auth/registration/",
+            &serde_json::json!({"email": email, "password1": password, "password2": password}),
+        )
+        .await
     }
 
     /// A local user with a password, as `authbridge createsuperuser` makes one.

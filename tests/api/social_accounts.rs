@@ -197,7 +197,7 @@ async fn deleting_a_password_account_needs_the_password_or_a_recent_sign_in() {
 
     // A sign-in of a minute ago is proof enough without the password.
     app.create_local_user("erin", "", "pw-pw-pw-pw").await;
-    let pair: Value = app.obtain_pair("erin", "pw-pw-pw-pw", None).await.json().await.unwrap();
+    let pair = app.signed_in_pair("erin", "pw-pw-pw-pw").await;
     let fresh = pair["access"].as_str().unwrap();
     assert_eq!(app.delete_user(fresh, None).await.status(), 204);
     assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 0);

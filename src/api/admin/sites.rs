@@ -139,11 +139,21 @@ fn app(app: crate::providers::SocialApp) -> SocialAppResponse {
     }
 }
 
-fn domain_taken(e: StoreError) -> ApiError {
-    match e {
+/// The answer to a site's insert or update: a taken domain is the client's 400; a saved site is
+/// recorded on the trail.
+fn site_saved(
+    state: &AppState,
+    origin: &Origin,
+    admin: i32,
+    saved: Result<entity::site::Model, StoreError>,
+) -> Result<SiteReply, ApiError> {
+    let row = saved.map_err(|e| match e {
         StoreError::Taken { .. } => ApiError::field(code::INVALID, "domain", "A site with this domain already exists."),
         e => e.into(),
-    }
+    })?;
+    let entry = Entry::new(event::SITE_SAVED).detail(serde_json::json!({"site_id": row.id}));
+    record(state, origin, admin, entry);
+    Ok(SiteReply::Ok(Json(site(row))))
 }
 
 #[OpenApi(tag = "ApiTags::Admin", prefix_path = "/admin/api")]
@@ -171,18 +181,8 @@ impl AdminSitesApi {
     ) -> Result<SiteReply, ApiError> {
         let admin = staff(&caller)?;
         let body = body.into_inner();
-        let row = state
-            .cached
-            .insert_site(body.domain.trim(), &body.name)
-            .await
-            .map_err(domain_taken)?;
-        record(
-            &state,
-            &origin,
-            admin,
-            Entry::new(event::SITE_SAVED).detail(serde_json::json!({"site_id": row.id})),
-        );
-        Ok(SiteReply::Ok(Json(site(row))))
+        let saved = state.cached.insert_site(body.domain.trim(), &body.name).await;
+        site_saved(&state, &origin, admin, saved)
     }
 
     /// Change a site
@@ -197,18 +197,8 @@ impl AdminSitesApi {
     ) -> Result<SiteReply, ApiError> {
         let admin = staff(&caller)?;
         let body = body.into_inner();
-        let row = state
-            .cached
-            .update_site(*id, body.domain.trim(), &body.name)
-            .await
-            .map_err(domain_taken)?;
-        record(
-            &state,
-            &origin,
-            admin,
-            Entry::new(event::SITE_SAVED).detail(serde_json::json!({"site_id": row.id})),
-        );
-        Ok(SiteReply::Ok(Json(site(row))))
+        let saved = state.cached.update_site(*id, body.domain.trim(), &body.name).await;
+        site_saved(&state, &origin, admin, saved)
     }
 
     /// Delete a site

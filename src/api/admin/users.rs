@@ -9,7 +9,7 @@ use poem_openapi::{
 use super::{DoneResponse, paging, staff};
 use crate::{
     accounts::{Actor, UserDetail},
-    api::{ApiTags, CurrentUser, social::rfc3339},
+    api::{ApiTags, CurrentUser, social::rfc3339, social_accounts::SocialAccountResponse},
     audit::Origin,
     error::ApiError,
     state::AppState,
@@ -58,20 +58,10 @@ pub struct AdminUserPageResponse {
     pub results: Vec<AdminUserResponse>,
 }
 
-/// A provider account linked to a user.
-#[derive(Debug, Object)]
-pub struct AdminLinkedAccountResponse {
-    pub id: i32,
-    pub provider: String,
-    pub uid: String,
-    pub last_login: String,
-    pub date_joined: String,
-}
-
 #[derive(Debug, Object)]
 pub struct AdminUserDetailResponse {
     pub user: AdminUserResponse,
-    pub social_accounts: Vec<AdminLinkedAccountResponse>,
+    pub social_accounts: Vec<SocialAccountResponse>,
 }
 
 #[derive(ApiResponse)]
@@ -139,16 +129,7 @@ impl AdminUsersApi {
         } = state.accounts.user_detail(*id).await?;
         Ok(AdminUserDetailReply::Ok(Json(AdminUserDetailResponse {
             user: user.into(),
-            social_accounts: accounts
-                .into_iter()
-                .map(|a| AdminLinkedAccountResponse {
-                    id: a.id,
-                    provider: a.provider,
-                    uid: a.uid,
-                    last_login: rfc3339(a.last_login),
-                    date_joined: rfc3339(a.date_joined),
-                })
-                .collect(),
+            social_accounts: accounts.into_iter().map(Into::into).collect(),
         })))
     }
 
