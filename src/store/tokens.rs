@@ -1,14 +1,18 @@
-//! Refresh-token rows (rotation, families, blacklist) and hashed opaque tokens.
+//! Refresh-token rows (rotation, families, blacklist) and hashed opaque tokens. A refresh token
+//! gets its row when it is spent (rotation) or blacklisted, never when it is issued: a token
+//! without a row is live unless its session or its user's revocation point says otherwise.
 
 use chrono::{DateTime, Utc};
 use entity::{auth_token, refresh_token, revoked_session, user};
+use std::collections::{HashMap, HashSet};
+
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
     TransactionSession, TransactionTrait,
-    sea_query::{Expr, Query, SimpleExpr},
+    sea_query::{Expr, OnConflict, Query, SimpleExpr},
 };
 
-use super::{StoreError, is_unique_violation};
+use super::{StoreError, is_unique_violation, standing::Standing};
 
 pub struct NewRefresh<'a> {
     pub jti: &'a str,
@@ -31,6 +35,19 @@ pub(crate) fn new_row(new: &NewRefresh<'_>) -> refresh_token::ActiveModel {
         revoked_at: Set(None),
         ..Default::default()
     }
+}
+
+/// The row of a token spent by rotation to `successor`, issued at `rotated_at`: the row a token
+/// without one is claimed with (the jti's unique index lets exactly one rotation have it).
+pub(crate) fn spent_row(
+    token: &NewRefresh<'_>,
+    successor: &str,
+    rotated_at: DateTime<Utc>,
+) -> refresh_token::ActiveModel {
+    let mut row = new_row(token);
+    row.rotated_at = Set(Some(rotated_at));
+    row.replaced_by = Set(Some(successor.to_owned()));
+    row
 }
 
 pub async fn insert_refresh(
@@ -71,8 +88,66 @@ pub(crate) fn session_not_revoked() -> SimpleExpr {
     )
 }
 
-/// Marks `jti` as spent by rotation to `successor`, only if it is still live. True when this call
-/// won: of concurrent refreshes of one token exactly one gets `true`.
+/// Those of `sids` whose session was revoked.
+pub async fn revoked_among(db: &impl ConnectionTrait, sids: &[&str]) -> Result<HashSet<String>, StoreError> {
+    if sids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(revoked_session::Entity::find()
+        .select_only()
+        .column(revoked_session::Column::Sid)
+        .filter(revoked_session::Column::Sid.is_in(sids.iter().copied()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// The standing of those of `user_ids` that exist, read now: a rotation's own check, which the
+/// cached standing of the request may be up to `cache_ttl` behind.
+pub async fn standings(db: &impl ConnectionTrait, user_ids: &[i32]) -> Result<HashMap<i32, Standing>, StoreError> {
+    let rows: Vec<(i32, bool, Option<DateTime<Utc>>)> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::IsActive)
+        .column(user::Column::TokensValidAfter)
+        .filter(user::Column::Id.is_in(user_ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, active, point)| {
+            let valid_after = point.map(|p| p.timestamp());
+            (id, Standing::Present { active, valid_after })
+        })
+        .collect())
+}
+
+/// Blacklists one token (simplejwt's `BlacklistedToken`): a revoked row for a token that had
+/// none; a token that has a row keeps it (its session's revocation covers it).
+pub async fn record_revoked(
+    db: &impl ConnectionTrait,
+    token: NewRefresh<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut row = new_row(&token);
+    row.revoked_at = Set(Some(now));
+    // "Update jti to itself": the one upsert spelling SQLite, PostgreSQL and MariaDB all take.
+    refresh_token::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(refresh_token::Column::Jti)
+                .update_column(refresh_token::Column::Jti)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks the live row `jti` as spent by rotation to `successor`, only if it is still live. True
+/// when this call won: of concurrent refreshes of one token exactly one gets `true`.
 pub async fn claim_rotation(
     db: &impl ConnectionTrait,
     jti: &str,
@@ -163,7 +238,7 @@ pub async fn revoke_session(
     // "Update sid to itself": the one upsert spelling SQLite, PostgreSQL and MariaDB all take.
     revoked_session::Entity::insert(row)
         .on_conflict(
-            sea_orm::sea_query::OnConflict::column(revoked_session::Column::Sid)
+            OnConflict::column(revoked_session::Column::Sid)
                 .update_column(revoked_session::Column::Sid)
                 .to_owned(),
         )

@@ -1,6 +1,10 @@
 //! Refresh-token lifecycle: a login starts a family; a refresh with rotation spends its token and
 //! adds one member; replaying a spent token after the grace interval revokes the whole family
 //! (the token was stolen, or a client is badly broken: either way, every descendant dies).
+//! A token is written down only when its state changes: a login writes nothing, a rotation
+//! writes the spent token's row (claimed by its jti's unique index), a logout the blacklisted
+//! token's. Until then the token's session (`revoked_sessions`) and its user's revocation point
+//! say whether it is alive.
 
 use chrono::{DateTime, Utc};
 use entity::user;
@@ -8,8 +12,8 @@ use entity::user;
 use super::{Claims, TokenError, TokenType, Tokens, jwt::at};
 use crate::{
     metrics::RefreshResult,
-    store::{self, tokens::NewRefresh},
-    write_queue::Successor,
+    store::{self, standing::Standing, tokens::NewRefresh},
+    write_queue::{Spent, Successor},
 };
 
 /// A freshly issued access + refresh pair.
@@ -69,7 +73,8 @@ impl Tokens {
     }
 
     /// Tokens for a sign-in that just happened: a new session (family) with one refresh token,
-    /// `auth_time` now.
+    /// `auth_time` now. Nothing is stored: the refresh token carries its session and jti, and gets
+    /// a row when it is spent or blacklisted.
     pub async fn start_session(&self, user: &user::Model) -> Result<IssuedPair, TokenError> {
         self.wait_past_revocation(user).await;
         let now = Utc::now();
@@ -77,15 +82,6 @@ impl Tokens {
         let family = new_family();
         let auth_time = Some(now.timestamp());
         let refresh = in_session(self.claims(user_id, TokenType::Refresh, now), &family, auth_time);
-        self.queue
-            .insert(NewRefresh {
-                jti: &refresh.jti,
-                user_id,
-                family: &family,
-                issued_at: now,
-                expires_at: timestamp(refresh.exp),
-            })
-            .await?;
         let access = in_session(self.claims(user_id, TokenType::Access, now), &family, auth_time);
         let (access, access_expiration) = self.issue_access_with(access)?;
         Ok(IssuedPair {
@@ -96,39 +92,63 @@ impl Tokens {
         })
     }
 
-    /// The row of a verified refresh token; one we signed but never stored (a simplejwt token
-    /// made with the shared HS256 key) is adopted as a family of its own.
-    async fn row_of(&self, claims: &Claims) -> Result<entity::refresh_token::Model, TokenError> {
+    /// The row of a verified refresh token, `None` for one of ours never spent nor blacklisted.
+    /// One we signed but never stored and that has no session (a simplejwt token made with the
+    /// shared HS256 key) is adopted as a family of its own.
+    async fn row_of(&self, claims: &Claims) -> Result<Option<entity::refresh_token::Model>, TokenError> {
         let row = match store::tokens::find_refresh(&self.db, &claims.jti).await? {
             Some(row) => row,
             None => {
-                // Read afresh, not from the cache: a deleted user's rows went with it, and a
-                // token from before the user's revocation point must not come back to life.
-                let user = store::users::get(&self.db, claims.user_id).await.map_err(|e| match e {
-                    store::StoreError::NotFound(_) => TokenError::Invalid,
-                    e => e.into(),
-                })?;
-                if !user.is_active || super::revoked_by_point(&user, claims.iat) {
-                    return Err(TokenError::Revoked);
+                // A token without a row must not outlive its user, nor come back to life from
+                // before the user's revocation point.
+                self.ensure_standing_now(claims).await?;
+                match claims.sid {
+                    Some(_) => return Ok(None),
+                    None => store::tokens::adopt_refresh(&self.db, self.as_row(claims, &new_family())).await?,
                 }
-                store::tokens::adopt_refresh(
-                    &self.db,
-                    NewRefresh {
-                        jti: &claims.jti,
-                        user_id: claims.user_id,
-                        family: &new_family(),
-                        issued_at: timestamp(claims.iat),
-                        // The row only steers purging; bound it so any `exp` fits every backend.
-                        expires_at: timestamp(claims.exp).min(at(Utc::now(), self.refresh_lifetime)),
-                    },
-                )
-                .await?
             }
         };
         if row.user_id != claims.user_id || claims.sid.as_ref().is_some_and(|sid| *sid != row.family) {
             return Err(TokenError::Invalid);
         }
-        Ok(row)
+        Ok(Some(row))
+    }
+
+    /// The checks of `ensure_usable`, on the user's standing read now rather than cached: for a
+    /// token without a row, which has nothing else to say it is dead (the cache learns of a
+    /// revocation made elsewhere within `cache_ttl`).
+    async fn ensure_standing_now(&self, claims: &Claims) -> Result<(), TokenError> {
+        match store::standing::read(&self.db, claims.user_id).await? {
+            Standing::Gone => Err(TokenError::Invalid),
+            Standing::Present { active: false, .. } => Err(TokenError::Revoked),
+            standing if standing.revokes(claims.iat) => Err(TokenError::Revoked),
+            Standing::Present { .. } => Ok(()),
+        }
+    }
+
+    /// The row `claims` would have in `family`.
+    fn as_row<'a>(&self, claims: &'a Claims, family: &'a str) -> NewRefresh<'a> {
+        NewRefresh {
+            jti: &claims.jti,
+            user_id: claims.user_id,
+            family,
+            issued_at: timestamp(claims.iat),
+            expires_at: self.row_expiry(claims),
+        }
+    }
+
+    /// When the row of a token may be purged: its `exp`, bounded so any `exp` fits every backend.
+    fn row_expiry(&self, claims: &Claims) -> DateTime<Utc> {
+        timestamp(claims.exp).min(at(Utc::now(), self.refresh_lifetime))
+    }
+
+    /// A successor's refresh claims, issued at `issued_at`. Its `exp` is `iat` plus the lifetime
+    /// in whole seconds, so a retry within the grace interval can sign the very same claims
+    /// again from the spent row (`rotated_at` and `replaced_by`) alone.
+    fn successor_claims(&self, user_id: i32, issued_at: DateTime<Utc>, family: &str, auth_time: Option<i64>) -> Claims {
+        let mut claims = in_session(self.claims(user_id, TokenType::Refresh, issued_at), family, auth_time);
+        claims.exp = claims.iat.saturating_add(self.refresh_lifetime_secs());
+        claims
     }
 
     /// simplejwt `TokenRefreshView` with `ROTATE_REFRESH_TOKENS` and `BLACKLIST_AFTER_ROTATION`.
@@ -162,13 +182,20 @@ impl Tokens {
             self.metrics.refresh(RefreshResult::Rotated);
             return Ok(refreshed);
         }
-        let mut row = self.row_of(&claims).await?;
-        if row.revoked_at.is_some() || store::tokens::is_session_revoked(&self.db, &row.family).await? {
+        let row = self.row_of(&claims).await?;
+        let family = match (&row, &claims.sid) {
+            (Some(row), _) => row.family.clone(),
+            (None, Some(sid)) => sid.clone(),
+            (None, None) => return Err(TokenError::Invalid),
+        };
+        if row.as_ref().is_some_and(|r| r.revoked_at.is_some())
+            || store::tokens::is_session_revoked(&self.db, &family).await?
+        {
             return Err(TokenError::Revoked);
         }
         let access = in_session(
-            self.claims(row.user_id, TokenType::Access, now),
-            &row.family,
+            self.claims(claims.user_id, TokenType::Access, now),
+            &family,
             claims.auth_time,
         );
         let (access, access_expiration) = self.issue_access_with(access)?;
@@ -178,21 +205,24 @@ impl Tokens {
                 access,
                 access_expiration,
                 refresh: None,
-                user_id: row.user_id,
+                user_id: claims.user_id,
             });
         }
+        // Rotation found no row to claim and no row is there: only a revocation racing it does
+        // that (a claim that loses to another finds the winner's row committed).
+        let Some(mut row) = row else {
+            return Err(TokenError::Revoked);
+        };
         if row.rotated_at.is_none() {
-            let successor = in_session(
-                self.claims(row.user_id, TokenType::Refresh, now),
-                &row.family,
-                claims.auth_time,
-            );
+            // A live row: a simplejwt token just adopted, or one stored before logins stopped
+            // writing rows.
+            let successor = self.successor_claims(row.user_id, now, &row.family, claims.auth_time);
             let stored = Successor {
                 jti: successor.jti.clone(),
                 issued_at: now,
-                expires_at: timestamp(successor.exp),
             };
-            if self.queue.rotate(&row.jti, stored).await?.is_some() {
+            let spent = self.spent(&claims, Some(row.family.clone()));
+            if self.queue.rotate(spent, stored).await?.is_some() {
                 let refresh = Some((self.sign(&successor)?, timestamp(successor.exp)));
                 self.metrics.refresh(RefreshResult::Rotated);
                 return Ok(Refreshed {
@@ -218,20 +248,20 @@ impl Tokens {
         }
         // Within the grace interval a client's retry gets the very token the first call got:
         // same claims, same key, so the same signature (Ed25519 and HMAC are deterministic).
-        let successor = store::tokens::find_refresh(&self.db, successor_jti)
-            .await?
-            .ok_or(TokenError::Invalid)?;
-        if successor.revoked_at.is_some() {
-            return Err(TokenError::Revoked);
+        let mut again = self.successor_claims(row.user_id, rotated_at, &row.family, claims.auth_time);
+        again.jti = successor_jti.to_owned();
+        // The successor has a row only if it was spent or blacklisted since; one stored by an
+        // older version holds its own times.
+        if let Some(successor) = store::tokens::find_refresh(&self.db, successor_jti).await? {
+            if successor.revoked_at.is_some() {
+                return Err(TokenError::Revoked);
+            }
+            if successor.rotated_at.is_none() {
+                again.iat = successor.issued_at.timestamp();
+                again.exp = successor.expires_at.timestamp();
+            }
         }
-        let mut again = in_session(
-            self.claims(row.user_id, TokenType::Refresh, successor.issued_at),
-            &row.family,
-            claims.auth_time,
-        );
-        again.jti = successor.jti;
-        again.exp = successor.expires_at.timestamp();
-        let refresh = Some((self.sign(&again)?, successor.expires_at));
+        let refresh = Some((self.sign(&again)?, timestamp(again.exp)));
         self.metrics.refresh(RefreshResult::GraceReplay);
         Ok(Refreshed {
             access,
@@ -239,6 +269,17 @@ impl Tokens {
             refresh,
             user_id: row.user_id,
         })
+    }
+
+    /// The token `claims` as a rotation spends it, in `family`.
+    fn spent(&self, claims: &Claims, family: Option<String>) -> Spent {
+        Spent {
+            jti: claims.jti.clone(),
+            user_id: claims.user_id,
+            family,
+            issued_at: timestamp(claims.iat),
+            expires_at: self.row_expiry(claims),
+        }
     }
 
     /// A token of a user who is gone is invalid; of a disabled one, or from before the user's
@@ -253,23 +294,25 @@ impl Tokens {
     }
 
     /// The common case of a refresh with rotation, without reading the row first: the claim
-    /// itself finds whether the token is a live row (and returns it). `None` when it is not
-    /// (unknown, revoked or spent): the caller then reads the row and decides as before.
+    /// itself finds whether the token is live (its spent row inserted, or its live row updated).
+    /// `None` when it is not (revoked, spent, or without a session and a row): the caller then
+    /// reads the row and decides as before.
     async fn rotate_live(&self, claims: &Claims, now: DateTime<Utc>) -> Result<Option<Refreshed>, TokenError> {
-        let mut successor = self.claims(claims.user_id, TokenType::Refresh, now);
+        let family = claims.sid.clone();
+        let mut successor =
+            self.successor_claims(claims.user_id, now, family.as_deref().unwrap_or(""), claims.auth_time);
         let stored = Successor {
             jti: successor.jti.clone(),
             issued_at: now,
-            expires_at: timestamp(successor.exp),
         };
-        let Some(spent) = self.queue.rotate(&claims.jti, stored).await? else {
+        let Some(spent) = self.queue.rotate(self.spent(claims, family), stored).await? else {
             return Ok(None);
         };
-        if spent.user_id != claims.user_id {
+        if spent.user_id != claims.user_id || claims.sid.as_ref().is_some_and(|sid| *sid != spent.family) {
             return Err(TokenError::Invalid);
         }
         // The session is the spent row's family, also for a token minted before `sid` existed.
-        successor = in_session(successor, &spent.family, claims.auth_time);
+        successor.sid = Some(spent.family.clone());
         let access = in_session(
             self.claims(claims.user_id, TokenType::Access, now),
             &spent.family,
@@ -293,11 +336,18 @@ impl Tokens {
             Err(TokenError::Revoked) => return Ok(claims.user_id),
             other => other?,
         }
-        let family = match &claims.sid {
-            Some(sid) => sid.clone(),
-            None => self.row_of(&claims).await?.family,
+        let row = match self.row_of(&claims).await {
+            Err(TokenError::Revoked) => return Ok(claims.user_id),
+            row => row?,
+        };
+        let family = match (&claims.sid, row) {
+            (Some(sid), _) => sid.clone(),
+            (None, Some(row)) => row.family,
+            (None, None) => return Err(TokenError::Invalid),
         };
         self.revoke_session(&family, claims.user_id).await?;
+        // Its own row too, for a token that had none: what `ensure_live` and the export read.
+        store::tokens::record_revoked(&self.db, self.as_row(&claims, &family), Utc::now()).await?;
         Ok(claims.user_id)
     }
 
@@ -306,11 +356,10 @@ impl Tokens {
     pub async fn ensure_live(&self, claims: &Claims) -> Result<(), TokenError> {
         self.ensure_usable(claims).await?;
         let row = store::tokens::find_refresh(&self.db, &claims.jti).await?;
-        if row
-            .as_ref()
-            .is_some_and(|r| r.revoked_at.is_some() || r.rotated_at.is_some())
-        {
-            return Err(TokenError::Revoked);
+        match &row {
+            Some(r) if r.revoked_at.is_some() || r.rotated_at.is_some() => return Err(TokenError::Revoked),
+            Some(_) => {}
+            None => self.ensure_standing_now(claims).await?,
         }
         match claims.sid.as_deref().or(row.as_ref().map(|r| r.family.as_str())) {
             Some(sid) if store::tokens::is_session_revoked(&self.db, sid).await? => Err(TokenError::Revoked),

@@ -1,17 +1,18 @@
-//! The write queue: group commit for the writes of the hot paths, refresh tokens and first
-//! social logins' users (it is not a repository: `store` holds those; this batches their writes).
+//! The write queue: group commit for the writes of the hot paths, refresh-token rotations and
+//! first social logins' users (it is not a repository: `store` holds those; this batches their
+//! writes).
 //!
-//! Group commit for refresh-token writes. Every login writes one row and every refresh with
-//! rotation claims one and writes its successor; done one transaction per request, the writes
-//! queue behind each other (SQLite has one writer) and each statement costs a pool round trip.
-//! Here one task takes every write waiting at that moment and does them together: one multi-row
-//! INSERT for new sessions, one transaction for the rotations (one UPDATE … RETURNING where the
-//! database has it). Each caller gets its answer only once its write is committed, so nothing is
-//! acknowledged that is not stored. First social logins come here too (`signups`): their user
-//! and account rows are written in one transaction per batch, before the batch's token writes.
+//! Every refresh with rotation spends its token, and a spent token gets its row then (a login
+//! writes none: `store::tokens`). Done one transaction per request, the writes queue behind each
+//! other (SQLite has one writer) and each statement costs a pool round trip. Here one task takes
+//! every write waiting at that moment and does them together: one transaction for the rotations
+//! (one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` claims the tokens that have no row
+//! yet, where the database has it). Each caller gets its answer only once its write is
+//! committed, so nothing is acknowledged that is not stored. First social logins come here too
+//! (`signups`): their user and account rows are written in one transaction per batch.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, RwLock, Weak},
     time::Duration,
 };
@@ -19,8 +20,9 @@ use std::{
 use chrono::{DateTime, Utc};
 use entity::{refresh_token, user};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, RuntimeErr, TransactionTrait,
-    sea_query::{CaseStatement, Expr},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, RuntimeErr,
+    TransactionTrait,
+    sea_query::{CaseStatement, Expr, OnConflict},
 };
 use tokio::{
     sync::{mpsc, oneshot},
@@ -33,7 +35,8 @@ pub use signups::Signup;
 
 use crate::store::{
     self, StoreError,
-    tokens::{NewRefresh, new_row},
+    standing::Standing,
+    tokens::{NewRefresh, spent_row},
 };
 
 mod signups;
@@ -57,12 +60,7 @@ fn pow2_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
 }
 
 enum Job {
-    /// A new family's first token.
-    Insert {
-        row: refresh_token::ActiveModel,
-        done: oneshot::Sender<Result<(), StoreError>>,
-    },
-    /// Spend a token and store its successor.
+    /// Spend a token.
     Rotate(Rotation),
     /// Create a first login's user and account; `None` leaves it to the one-login path.
     Signup {
@@ -109,19 +107,13 @@ impl WriteQueue {
         }
     }
 
-    /// Stores a new refresh-token row (a login's new family); returns once it is committed.
-    pub async fn insert(&self, new: NewRefresh<'_>) -> Result<(), StoreError> {
-        let row = new_row(&new);
-        self.ask(|done| Job::Insert { row, done }).await?
-    }
-
-    /// Marks `jti` spent by rotation to `successor` and stores the successor in the spent token's
-    /// family, for its user, if `jti` is a live row. Returns the spent row when this call won: of
-    /// concurrent rotations of one token exactly one does; `None` for a token that is unknown,
-    /// revoked or already spent.
-    pub async fn rotate(&self, jti: &str, successor: Successor) -> Result<Option<refresh_token::Model>, StoreError> {
-        let jti = jti.to_owned();
-        self.ask(|done| Job::Rotate(Rotation { jti, successor, done })).await?
+    /// Marks `spent` spent by rotation to `successor`, if it is live: a token of a session that
+    /// has no row yet gets its spent row, a live row is updated. Returns the spent row when this
+    /// call won: of concurrent rotations of one token exactly one does; `None` for a token that is
+    /// revoked, already spent, or has neither a row nor a session.
+    pub async fn rotate(&self, spent: Spent, successor: Successor) -> Result<Option<refresh_token::Model>, StoreError> {
+        self.ask(|done| Job::Rotate(Rotation { spent, successor, done }))
+            .await?
     }
 
     /// Creates the user and social account of a first login, batched with other first logins.
@@ -144,18 +136,45 @@ impl WriteQueue {
     }
 }
 
-/// The token a rotation issues; its family and user are the spent token's.
-pub struct Successor {
+/// The verified refresh token a rotation spends, as its row would hold it.
+pub struct Spent {
     pub jti: String,
+    pub user_id: i32,
+    /// Its session (`sid`); `None` for a token without one (simplejwt's), which is spent only
+    /// through the row it was adopted with.
+    pub family: Option<String>,
     pub issued_at: DateTime<Utc>,
+    /// Never before the token's `exp`: the row must outlive the token, or a purge would make a
+    /// spent token claimable again.
     pub expires_at: DateTime<Utc>,
 }
 
-/// Spend `jti` and store `successor`; answers with the spent row if this job won it.
+/// The token a rotation issues; its family and user are the spent token's. It has no row until
+/// it is spent or revoked in turn.
+pub struct Successor {
+    pub jti: String,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// Spend `spent` for `successor`; answers with the spent row if this job won it.
 struct Rotation {
-    jti: String,
+    spent: Spent,
     successor: Successor,
     done: oneshot::Sender<Result<Option<refresh_token::Model>, StoreError>>,
+}
+
+impl Rotation {
+    fn spent_row(&self, family: &str) -> refresh_token::ActiveModel {
+        let spent = &self.spent;
+        let token = NewRefresh {
+            jti: &spent.jti,
+            user_id: spent.user_id,
+            family,
+            issued_at: spent.issued_at,
+            expires_at: spent.expires_at,
+        };
+        spent_row(&token, &self.successor.jti, self.successor.issued_at)
+    }
 }
 
 /// Runs the writer task, and again whenever it stops while a `WriteQueue` still exists. Jobs
@@ -200,12 +219,10 @@ async fn write_batches(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics.writer_batch(batch.len(), jobs.len());
-        let mut inserts = Vec::new();
         let mut rotations = Vec::new();
         let mut signups = Vec::new();
         for job in batch.drain(..) {
             match job {
-                Job::Insert { row, done } => inserts.push((row, done)),
                 Job::Rotate(rotation) => rotations.push(rotation),
                 Job::Signup { signup, done } => signups.push((signup, done)),
             }
@@ -215,29 +232,14 @@ async fn write_batches(
             let (signups, waiters): (Vec<_>, Vec<_>) = signups.into_iter().unzip();
             let created = sign_up_all(&db, &signups).await;
             for (done, user) in waiters.into_iter().zip(created) {
+                // A caller that went away (client disconnected) does not need its answer.
                 let _ = done.send(user);
             }
         }
-        if !inserts.is_empty() {
-            let (rows, waiters): (Vec<_>, Vec<_>) = inserts.into_iter().unzip();
-            let results = insert_all(&db, &rows).await;
-            for (done, result) in waiters.into_iter().zip(results) {
-                // A caller that went away (client disconnected) does not need its answer.
-                let _ = done.send(result);
-            }
-        }
         if !rotations.is_empty() {
-            match rotate_all(&db, &rotations).await {
-                Ok(won) => {
-                    for (rotation, won) in rotations.into_iter().zip(won) {
-                        let _ = rotation.done.send(Ok(won));
-                    }
-                }
-                Err(e) => {
-                    for rotation in rotations {
-                        let _ = rotation.done.send(Err(copy_error(&e)));
-                    }
-                }
+            let results = rotate_each(&db, &rotations).await;
+            for (rotation, result) in rotations.into_iter().zip(results) {
+                let _ = rotation.done.send(result);
             }
         }
         drop(turn);
@@ -261,62 +263,114 @@ async fn sign_up_all(db: &DatabaseConnection, signups: &[Signup]) -> Vec<Option<
     }
 }
 
-/// Inserts the rows, one result per row. A chunk that fails (say, the user of one row was deleted
-/// meanwhile: foreign key) is retried row by row, so only the row at fault fails.
-async fn insert_all(db: &DatabaseConnection, rows: &[refresh_token::ActiveModel]) -> Vec<Result<(), StoreError>> {
-    let mut results = Vec::with_capacity(rows.len());
-    for chunk in pow2_chunks(rows) {
-        match refresh_token::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await
-        {
-            Ok(_) => results.extend(chunk.iter().map(|_| Ok(()))),
-            Err(e) if chunk.len() == 1 => results.push(Err(copy_error(&e.into()))),
-            Err(_) => {
-                for row in chunk {
-                    let one = refresh_token::Entity::insert(row.clone())
-                        .exec_without_returning(db)
-                        .await;
-                    results.push(one.map(|_| ()).map_err(|e| copy_error(&e.into())));
-                }
+/// The rotations in one transaction, one result each. A batch that fails (say, the user of one
+/// token was deleted meanwhile: foreign key) is retried one rotation at a time, so only the one
+/// at fault fails; a database that is down is not asked again.
+async fn rotate_each(
+    db: &DatabaseConnection,
+    rotations: &[Rotation],
+) -> Vec<Result<Option<refresh_token::Model>, StoreError>> {
+    match rotate_all(db, rotations).await {
+        Ok(won) => won.into_iter().map(Ok).collect(),
+        Err(e) if rotations.len() == 1 || matches!(e, StoreError::Unavailable(_)) => {
+            rotations.iter().map(|_| Err(copy_error(&e))).collect()
+        }
+        Err(_) => {
+            let mut results = Vec::with_capacity(rotations.len());
+            for rotation in rotations {
+                let won = match rotate_all(db, std::slice::from_ref(rotation)).await {
+                    Ok(mut won) => Ok(won.pop().flatten()),
+                    // Its user was deleted after the batch read it: nothing to claim.
+                    Err(StoreError::Db(e)) if is_foreign_key_violation(&e) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                results.push(won);
             }
+            results
         }
     }
-    results
 }
 
-/// Claims every rotation's token in one transaction and inserts the winners' successors. Of
-/// several jobs for one jti only the first can win.
+/// Claims every rotation's token in one transaction. Of several jobs for one jti only the first
+/// can win.
 async fn rotate_all(
     db: &DatabaseConnection,
     rotations: &[Rotation],
 ) -> Result<Vec<Option<refresh_token::Model>>, StoreError> {
-    let now = Utc::now();
     let mut first_of: HashMap<&str, usize> = HashMap::new();
     for (i, r) in rotations.iter().enumerate() {
-        first_of.entry(r.jti.as_str()).or_insert(i);
+        first_of.entry(r.spent.jti.as_str()).or_insert(i);
     }
-    let mut won: Vec<Option<refresh_token::Model>> = vec![None; rotations.len()];
-    let txn = db.begin().await?;
     let mut firsts: Vec<usize> = first_of.values().copied().collect();
     firsts.sort_unstable();
+    let mut won: Vec<Option<refresh_token::Model>> = vec![None; rotations.len()];
+    let txn = db.begin().await?;
+    let dead = dead_sessions_and_users(&txn, rotations, &firsts).await?;
+    let firsts: Vec<usize> = firsts.into_iter().filter(|i| !dead(&rotations[*i].spent)).collect();
+    claim_rowless(&txn, rotations, &firsts, &first_of, &mut won).await?;
+    // A token whose insert met its row: spent or revoked already (lost), or a live row from
+    // before logins stopped writing rows, or a simplejwt token's adopted row (claimed here).
+    let with_rows: Vec<usize> = firsts.into_iter().filter(|&i| won[i].is_none()).collect();
+    if !with_rows.is_empty() {
+        claim_rows(&txn, rotations, &with_rows, &first_of, &mut won).await?;
+    }
+    txn.commit().await?;
+    Ok(won)
+}
+
+/// Which spent tokens are dead, read in the rotations' transaction: a revoked session, a user
+/// gone, disabled, or whose revocation point covers the token. A token without a row has
+/// nothing else to say so, and the request's cached standing may be `cache_ttl` old.
+async fn dead_sessions_and_users(
+    txn: &DatabaseTransaction,
+    rotations: &[Rotation],
+    firsts: &[usize],
+) -> Result<impl Fn(&Spent) -> bool + use<>, StoreError> {
+    let mut families: Vec<&str> = firsts
+        .iter()
+        .filter_map(|&i| rotations[i].spent.family.as_deref())
+        .collect();
+    families.sort_unstable();
+    families.dedup();
+    let mut users: Vec<i32> = firsts.iter().map(|&i| rotations[i].spent.user_id).collect();
+    users.sort_unstable();
+    users.dedup();
+    let mut revoked = HashSet::new();
+    for chunk in pow2_chunks(&families) {
+        revoked.extend(store::tokens::revoked_among(txn, chunk).await?);
+    }
+    let mut standing = HashMap::new();
+    for chunk in pow2_chunks(&users) {
+        standing.extend(store::tokens::standings(txn, chunk).await?);
+    }
+    Ok(move |spent: &Spent| {
+        let session_revoked = spent.family.as_ref().is_some_and(|f| revoked.contains(f));
+        let usable = match standing.get(&spent.user_id) {
+            Some(s @ Standing::Present { active: true, .. }) => !s.revokes(spent.issued_at.timestamp()),
+            _ => false,
+        };
+        session_revoked || !usable
+    })
+}
+
+/// Claims the tokens of `firsts` that carry a session by inserting their spent rows; an insert
+/// that meets a row already there claims nothing.
+async fn claim_rowless(
+    txn: &DatabaseTransaction,
+    rotations: &[Rotation],
+    firsts: &[usize],
+    first_of: &HashMap<&str, usize>,
+    won: &mut [Option<refresh_token::Model>],
+) -> Result<(), StoreError> {
+    let rows: Vec<_> = firsts
+        .iter()
+        .filter_map(|&i| Some(rotations[i].spent_row(rotations[i].spent.family.as_deref()?)))
+        .collect();
     if txn.support_returning() {
-        for chunk in pow2_chunks(&firsts) {
-            let successor_of = chunk.iter().fold(CaseStatement::new(), |case, &i| {
-                let r = &rotations[i];
-                case.case(
-                    refresh_token::Column::Jti.eq(r.jti.as_str()),
-                    Expr::value(r.successor.jti.as_str()),
-                )
-            });
-            let claimed = refresh_token::Entity::update_many()
-                .col_expr(refresh_token::Column::RotatedAt, Expr::value(now))
-                .col_expr(refresh_token::Column::ReplacedBy, successor_of.into())
-                .filter(refresh_token::Column::Jti.is_in(chunk.iter().map(|&i| rotations[i].jti.as_str())))
-                .filter(refresh_token::Column::RotatedAt.is_null())
-                .filter(refresh_token::Column::RevokedAt.is_null())
-                .filter(store::tokens::session_not_revoked())
-                .exec_with_returning(&txn)
+        for chunk in pow2_chunks(&rows) {
+            let claimed = refresh_token::Entity::insert_many(chunk.to_vec())
+                .on_conflict(OnConflict::column(refresh_token::Column::Jti).do_nothing().to_owned())
+                .exec_with_returning(txn)
                 .await?;
             for row in claimed {
                 let i = first_of[row.jti.as_str()];
@@ -324,34 +378,67 @@ async fn rotate_all(
             }
         }
     } else {
-        for &i in &firsts {
-            let r = &rotations[i];
-            if store::tokens::claim_rotation(&txn, &r.jti, &r.successor.jti, now).await? {
-                won[i] = store::tokens::find_refresh(&txn, &r.jti).await?;
+        // MariaDB: one row at a time; a duplicate key fails only its statement, not the
+        // transaction.
+        for row in rows {
+            match refresh_token::Entity::insert(row).exec_with_returning(txn).await {
+                Ok(row) => {
+                    let i = first_of[row.jti.as_str()];
+                    won[i] = Some(row);
+                }
+                Err(e) if store::is_unique_violation(&e) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
-    let successors: Vec<_> = rotations
-        .iter()
-        .zip(&won)
-        .filter_map(|(r, won)| {
-            let spent = won.as_ref()?;
-            Some(new_row(&NewRefresh {
-                jti: &r.successor.jti,
-                user_id: spent.user_id,
-                family: &spent.family,
-                issued_at: r.successor.issued_at,
-                expires_at: r.successor.expires_at,
-            }))
-        })
-        .collect();
-    for chunk in pow2_chunks(&successors) {
-        refresh_token::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
+    Ok(())
+}
+
+/// Claims the live rows among `with_rows` by marking them spent.
+async fn claim_rows(
+    txn: &DatabaseTransaction,
+    rotations: &[Rotation],
+    with_rows: &[usize],
+    first_of: &HashMap<&str, usize>,
+    won: &mut [Option<refresh_token::Model>],
+) -> Result<(), StoreError> {
+    if !txn.support_returning() {
+        for &i in with_rows {
+            let r = &rotations[i];
+            let (jti, successor) = (&r.spent.jti, &r.successor);
+            if store::tokens::claim_rotation(txn, jti, &successor.jti, successor.issued_at).await? {
+                won[i] = store::tokens::find_refresh(txn, jti).await?;
+            }
+        }
+        return Ok(());
     }
-    txn.commit().await?;
-    Ok(won)
+    for chunk in pow2_chunks(with_rows) {
+        let (successor_of, rotated_at) = chunk.iter().fold(
+            (CaseStatement::new(), CaseStatement::new()),
+            |(successor_of, rotated_at), &i| {
+                let r = &rotations[i];
+                let this = || refresh_token::Column::Jti.eq(r.spent.jti.as_str());
+                (
+                    successor_of.case(this(), Expr::value(r.successor.jti.as_str())),
+                    rotated_at.case(this(), Expr::value(r.successor.issued_at)),
+                )
+            },
+        );
+        let claimed = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RotatedAt, rotated_at.into())
+            .col_expr(refresh_token::Column::ReplacedBy, successor_of.into())
+            .filter(refresh_token::Column::Jti.is_in(chunk.iter().map(|&i| rotations[i].spent.jti.as_str())))
+            .filter(refresh_token::Column::RotatedAt.is_null())
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .filter(store::tokens::session_not_revoked())
+            .exec_with_returning(txn)
+            .await?;
+        for row in claimed {
+            let i = first_of[row.jti.as_str()];
+            won[i] = Some(row);
+        }
+    }
+    Ok(())
 }
 
 /// The batch's error for each of its callers, keeping what callers branch on: unavailable,
@@ -362,6 +449,10 @@ fn copy_error(e: &StoreError) -> StoreError {
         StoreError::Contended(what) => StoreError::Contended(what),
         e => StoreError::Db(DbErr::Custom(e.to_string())),
     }
+}
+
+fn is_foreign_key_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)))
 }
 
 fn writer_gone() -> StoreError {

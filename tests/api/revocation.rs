@@ -16,6 +16,8 @@ on_every_backend!(
     a_refresh_racing_a_revocation_leaves_no_live_successor,
     a_django_refresh_token_is_not_adopted_after_the_users_revocation,
     a_revocation_made_elsewhere_reaches_a_caching_instance_within_cache_ttl,
+    a_refresh_token_without_a_row_dies_with_its_deleted_user,
+    a_refresh_token_without_a_row_is_refused_at_once_after_a_revocation_made_elsewhere,
 );
 
 /// An access token the server must refuse everywhere it checks one: requests, both verify
@@ -235,10 +237,9 @@ async fn a_django_refresh_token_is_not_adopted_after_the_users_revocation(backen
     .await;
     assert_access_token_dead(&app, vectors["access"].as_str().unwrap()).await;
     let rows = entity::refresh_token::Entity::find().all(&app.db).await.unwrap();
-    assert_eq!(
-        rows.len(),
-        1,
-        "only the session signed in here; nothing adopted: {rows:?}"
+    assert!(
+        rows.is_empty(),
+        "nothing adopted (and a sign-in writes no row): {rows:?}"
     );
 }
 
@@ -543,4 +544,55 @@ async fn a_revoked_signing_key_stops_verifying_and_keys_list_says_so() {
         listed.contains(&format!("{kid}  created")) && listed.contains("revoked") && listed.contains("signing"),
         "{listed}"
     );
+}
+
+/// A login stores nothing for its refresh token; deleting the user must kill it all the same,
+/// and its refresh must not adopt it back as a row.
+async fn a_refresh_token_without_a_row_dies_with_its_deleted_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_local_user("gone", "", "a-long-horse-battery").await;
+    let session = sign_in(&app, "gone", "a-long-horse-battery").await;
+    let refresh = session["refresh"].as_str().unwrap();
+    assert_eq!(app.verify_token(refresh).await.status(), 200, "live before");
+
+    let deleted = app
+        .delete_user(
+            session["access"].as_str().unwrap(),
+            Some(&json!({"password": "a-long-horse-battery"})),
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+
+    assert_error(app.refresh(refresh).await, 401, "token_not_valid").await;
+    assert_error(app.verify_token(refresh).await, 401, "token_not_valid").await;
+    let blacklisted = app
+        .post_json("/api/token/blacklist/", &json!({"refresh": refresh}))
+        .await;
+    assert_error(blacklisted, 401, "token_not_valid").await;
+    let rows = entity::refresh_token::Entity::find().all(&app.db).await.unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+}
+
+/// The cached standing of a user may be `cache_ttl` behind a revocation made by another
+/// instance or the CLI; a refresh token without a row must not live on through it.
+async fn a_refresh_token_without_a_row_is_refused_at_once_after_a_revocation_made_elsewhere(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.database.cache_ttl = std::time::Duration::from_secs(60)).await;
+    app.create_local_user("far", "", "a-long-horse-battery").await;
+    let session = sign_in(&app, "far", "a-long-horse-battery").await;
+    let (access, refresh) = (
+        session["access"].as_str().unwrap(),
+        session["refresh"].as_str().unwrap(),
+    );
+    assert_eq!(
+        app.get_user("Bearer", access).await.status(),
+        200,
+        "the standing is cached"
+    );
+
+    run_cli(&app, &["user", "disable", "far"]).await;
+
+    assert_error(app.verify_token(refresh).await, 401, "token_not_valid").await;
+    assert_error(app.refresh(refresh).await, 401, "token_not_valid").await;
+    let rows = entity::refresh_token::Entity::find().all(&app.db).await.unwrap();
+    assert!(rows.is_empty(), "nothing claimed: {rows:?}");
 }

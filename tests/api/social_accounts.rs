@@ -153,7 +153,11 @@ async fn deleting_an_account_unlinks_it_at_kakao_first_and_refuses_when_kakao_is
         "five-one@x.io"
     );
     assert_eq!(export["email_addresses"][0]["email"], "five-one@x.io");
-    assert_eq!(export["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        export["sessions"].as_array().unwrap().len(),
+        0,
+        "an unused refresh token is not stored"
+    );
     assert_eq!(export["user"]["has_password"], false);
     assert!(export.to_string().find("password\":\"").is_none(), "no hash exported");
 
