@@ -409,21 +409,46 @@ pub async fn delete_user(
         let Some(provider) = providers.get(&account.provider) else {
             continue;
         };
-        // With the admin key of the app the account came through: Kakao ids are per app. An
-        // account from before that was recorded: the provider's first app with an admin key.
-        let has_admin_key = |a: &&crate::providers::SocialApp| {
-            use secrecy::ExposeSecret;
-            a.provider == account.provider && !a.admin_key.expose_secret().is_empty()
-        };
+        // With the app the account came through (Kakao ids are per app, and so are its admin
+        // keys). An account from before that was recorded: the provider's first app that can.
+        let can_unlink = |a: &&crate::providers::SocialApp| a.provider == account.provider && provider.can_unlink(a);
         let app = match account.social_app_id {
-            Some(id) => apps.iter().filter(has_admin_key).find(|a| a.id == id),
-            None => apps.iter().find(has_admin_key),
+            Some(id) => apps.iter().filter(can_unlink).find(|a| a.id == id),
+            None => apps.iter().find(can_unlink),
         };
+        let kept = store::provider_tokens::find_kept(db, account.id).await?;
         match app {
-            Some(app) => provider.unlink(app, &account.uid).await?,
-            None => tracing::warn!(provider = %account.provider, "no admin key to unlink with; deleting locally only"),
+            Some(app) => provider.unlink(app, &account.uid, kept.as_ref()).await?,
+            None => {
+                tracing::warn!(provider = %account.provider, "no app credentials to unlink with; deleting locally only")
+            }
         }
     }
     store::users::delete(db, user_id).await?;
+    Ok(())
+}
+
+/// Revokes the provider token kept for `account` (a disconnect), with the app it came through;
+/// nothing kept (Kakao, an id_token-only Apple login): nothing to do.
+pub async fn revoke_kept_token(
+    db: &sea_orm::DatabaseConnection,
+    providers: &crate::providers::Providers,
+    account: &entity::social_account::Model,
+) -> Result<(), DeleteError> {
+    let Some(kept) = store::provider_tokens::find_kept(db, account.id).await? else {
+        return Ok(());
+    };
+    let Some(provider) = providers.get(&account.provider) else {
+        return Ok(());
+    };
+    let apps = store::social::list_apps(db).await?;
+    let app = apps
+        .iter()
+        .filter(|a| a.provider == account.provider)
+        .find(|a| account.social_app_id.is_none_or(|id| id == a.id));
+    match app {
+        Some(app) => provider.revoke(app, &kept).await?,
+        None => tracing::warn!(provider = %account.provider, "the app of a kept token is gone; not revoked"),
+    }
     Ok(())
 }

@@ -56,9 +56,14 @@ impl App {
             store::migrate(&db).await.context("running migrations")?;
         }
         for app in &settings.social_apps {
-            store::social::upsert_app(&db, app.clone().into())
+            let saved = store::social::upsert_app(&db, app.clone().into())
                 .await
                 .context("applying [[social_apps]] from the config file")?;
+            if let Some(app_settings) = &app.settings {
+                store::provider_tokens::set_app_settings(&db, saved.id, app_settings)
+                    .await
+                    .context("applying [[social_apps]] settings from the config file")?;
+            }
         }
         let metrics = Metrics::new(settings.metrics.enabled);
         let http = providers::http_client(&settings.providers)?;
@@ -88,8 +93,7 @@ impl App {
             ),
             cached,
             queue,
-            providers: providers::Providers::from_settings(&settings.providers, &settings.kakao, http)
-                .metered(&metrics),
+            providers: providers::Providers::from_settings(settings.provider_sections(), http).metered(&metrics),
             metrics,
             mailer: crate::mail::Mailer::from_settings(&settings.mail)?,
             db,

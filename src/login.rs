@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use crate::{
     audit::{Entry, Origin, event},
     error::{ApiError, code},
-    providers::{CodeGrant, Provider, ProviderError, ProviderUser, SocialApp},
+    providers::{CodeGrant, ProviderUser},
     ratelimit::{Action, ClientIp},
     state::AppState,
     store,
@@ -48,6 +48,7 @@ pub async fn social_login(
 ) -> Result<(user::Model, IssuedPair), ApiError> {
     let account = verify_credential(state, site_id, provider_id, credential).await?;
     let user = login_user(state, provider_id, &account).await?;
+    keep_provider_token(state, provider_id, &account).await?;
     tracing::Span::current().record("user_id", user.id);
     if !user.is_active {
         return Err(ApiError::forbidden(code::USER_INACTIVE, "User account is disabled."));
@@ -126,16 +127,11 @@ pub async fn verify_credential(
         .ok_or_else(not_configured)?;
     Ok(match credential {
         Credential::AccessToken { token, id_token, nonce } => {
-            let account = provider.verify_access_token(&app, &token).await?;
-            check_id_token(provider.as_ref(), &app, id_token, nonce.as_deref(), &account).await?;
-            account
+            provider
+                .login_with_access_token(&app, &token, id_token.as_ref(), nonce.as_deref())
+                .await?
         }
-        Credential::Code { grant, nonce } => {
-            let tokens = provider.exchange_code(&app, &grant).await?;
-            let account = provider.verify_access_token(&app, &tokens.access_token).await?;
-            check_id_token(provider.as_ref(), &app, tokens.id_token, nonce.as_deref(), &account).await?;
-            account
-        }
+        Credential::Code { grant, nonce } => provider.login_with_code(&app, &grant, nonce.as_deref()).await?,
         Credential::IdToken { token, nonce } => {
             // Alone, an id_token is a bearer credential that anyone who saw it could replay until
             // it expires (hours); the nonce ties it to the login the client started.
@@ -151,20 +147,29 @@ pub async fn verify_credential(
     })
 }
 
-/// An id_token that comes with an access token must be valid and name the same account.
-async fn check_id_token(
-    provider: &dyn Provider,
-    app: &SocialApp,
-    id_token: Option<SecretString>,
-    nonce: Option<&str>,
-    account: &ProviderUser,
-) -> Result<(), ApiError> {
-    let Some(id_token) = id_token else { return Ok(()) };
-    let claimed = provider.verify_id_token(app, &id_token, nonce).await?;
-    if claimed.uid != account.uid {
-        return Err(ProviderError::IdTokenMismatch.into());
+/// Keeps the token a provider wants for revoking the link later (Naver, Apple, Google), once
+/// the account is linked.
+pub async fn keep_provider_token(state: &AppState, provider_id: &str, account: &ProviderUser) -> Result<(), ApiError> {
+    if let Some(kept) = &account.kept {
+        store::provider_tokens::keep(&state.db, provider_id, &account.uid, kept).await?;
     }
     Ok(())
+}
+
+/// Stores the name an app sent beside the credential (Apple gives it on the first authorization
+/// only) when the user has none yet; a name the user set is never overwritten.
+pub async fn remember_names(
+    state: &AppState,
+    user: user::Model,
+    names: Option<(String, String)>,
+) -> Result<user::Model, ApiError> {
+    let Some((first, last)) = names else { return Ok(user) };
+    if !user.first_name.is_empty() || !user.last_name.is_empty() {
+        return Ok(user);
+    }
+    let updated = store::users::update_profile(&state.db, user.id, None, Some(&first), Some(&last)).await?;
+    state.cached.forget_user(user.id);
+    Ok(updated)
 }
 
 pub(crate) fn not_configured() -> ApiError {

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod apple_notifications;
 mod auth;
 mod body;
 pub mod compat;
@@ -32,6 +33,7 @@ use crate::{state::AppState, store};
 pub type Apis = (
     social::SocialApi,
     social_accounts::SocialAccountsApi,
+    apple_notifications::AppleNotificationsApi,
     tokens::TokensApi,
     introspection::IntrospectionApi,
     compat::CompatApi,
@@ -49,6 +51,7 @@ pub fn apis() -> Apis {
     (
         social::SocialApi,
         social_accounts::SocialAccountsApi,
+        apple_notifications::AppleNotificationsApi,
         tokens::TokensApi,
         introspection::IntrospectionApi,
         compat::CompatApi,

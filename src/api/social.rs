@@ -44,9 +44,18 @@ pub struct SocialLoginRequest {
     /// OIDC id_token: alone, or beside `access_token` (then it must name the same account).
     #[oai(skip_serializing_if_is_none)]
     pub id_token: Option<String>,
-    /// The raw nonce sent to the provider's authorize endpoint; the id_token must echo it.
+    /// The raw nonce sent to the provider's authorize endpoint; the id_token must echo it
+    /// (Apple: or its SHA-256 hex, when the app hashed it for Apple).
     #[oai(skip_serializing_if_is_none)]
     pub nonce: Option<String>,
+    /// Naver: the `state` of the authorize request the code came from.
+    #[oai(skip_serializing_if_is_none)]
+    pub state: Option<String>,
+    /// Apple: the `user` JSON Apple gives the app on the first authorization only
+    /// (`{"name": {"firstName", "lastName"}}`, as an object or a JSON string); the name is
+    /// stored then.
+    #[oai(skip_serializing_if_is_none)]
+    pub user: Option<serde_json::Value>,
 }
 
 impl poem_openapi::types::Example for SocialLoginRequest {
@@ -59,6 +68,8 @@ impl poem_openapi::types::Example for SocialLoginRequest {
             callback_url: None,
             id_token: None,
             nonce: None,
+            state: None,
+            user: None,
         }
     }
 }
@@ -77,6 +88,8 @@ impl fmt::Debug for SocialLoginRequest {
             )
             .field("id_token", &mask(&self.id_token))
             .field("nonce", &mask(&self.nonce))
+            .field("state", &mask(&self.state))
+            .field("user", &self.user.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -110,6 +123,7 @@ impl TryFrom<SocialLoginRequest> for Credential {
                     code,
                     code_verifier: secret_field(req.code_verifier, "code_verifier")?,
                     redirect_uri: req.redirect_uri.or(req.callback_url).filter(|u| !u.is_empty()),
+                    state: req.state.filter(|s| !s.is_empty()),
                 },
                 nonce,
             }),
@@ -195,7 +209,7 @@ impl SocialApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
-        /// Provider id: `kakao`.
+        /// Provider id: `kakao`, `naver`, `apple` or `google`.
         provider: Path<String>,
         client: ClientIp,
         origin: Origin,
@@ -216,7 +230,12 @@ async fn login_with(
     origin: &Origin,
     body: Body<SocialLoginRequest>,
 ) -> Result<SocialLoginReply, ApiError> {
-    let credential = Credential::try_from(body.into_inner())?;
+    let body = body.into_inner();
+    let names = body
+        .user
+        .as_ref()
+        .and_then(crate::providers::apple::names_of_user_field);
+    let credential = Credential::try_from(body)?;
     // Before the provider is asked: each attempt costs two calls on the app's Kakao quota.
     state.limits.check(Action::SocialLogin, client, None).await?;
     let attempt = Entry::new(event::LOGIN_SUCCEEDED)
@@ -238,6 +257,7 @@ async fn login_with(
         }
     };
     state.audit.record(origin, attempt.user(user.id));
+    let user = login::remember_names(state, user, names).await?;
     Ok(SocialLoginReply::Ok(Json(TokenPairResponse::with_cookies(
         req, state, pair, user,
     ))))

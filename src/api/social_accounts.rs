@@ -150,6 +150,7 @@ impl SocialAccountsApi {
             }
             other => other?,
         }
+        login::keep_provider_token(&state, &provider, &account).await?;
         let linked = Entry::new(event::ACCOUNT_LINKED)
             .user(caller.user.id)
             .provider(&provider);
@@ -218,6 +219,11 @@ impl SocialAccountsApi {
                 "non_field_errors",
                 "Your account has no password set up: this is your last way to sign in.",
             ));
+        }
+        if let Some(gone) = accounts.iter().find(|a| a.id == *id) {
+            // The provider token kept at login dies first (Naver, Apple, Google): a provider that
+            // cannot be reached answers 502 and the link stays, for a retry.
+            crate::accounts::revoke_kept_token(&state.db, &state.providers, gone).await?;
         }
         store::social::delete_account(&state.db, *id).await?;
         if let Some(gone) = accounts.iter().find(|a| a.id == *id) {
