@@ -253,3 +253,49 @@ async fn apple_code_failures_follow_the_kakao_contract() {
     .await;
     assert_eq!(app.count_users().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socialapp_add_registers_an_apple_app_whose_client_secret_apple_accepts() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p8 = dir.path().join("AuthKey_KEY1234567.p8");
+    std::fs::write(
+        &p8,
+        secrecy::ExposeSecret::expose_secret(crate::providers::TEAM_KEY.p8_pem()),
+    )
+    .unwrap();
+    let db = secrecy::ExposeSecret::expose_secret(&app.settings.database.url).to_owned();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authbridge"))
+        .args([
+            "socialapp",
+            "add",
+            "--provider",
+            "apple",
+            "--client-id",
+            APPLE_BUNDLE_ID,
+        ])
+        .args([
+            "--client-key",
+            APPLE_SERVICES_ID,
+            "--team-id",
+            crate::providers::APPLE_TEAM_ID,
+        ])
+        .args(["--key-id", crate::providers::APPLE_KEY_ID, "--secret-file"])
+        .arg(&p8)
+        .env("AUTHBRIDGE_DATABASE_URL", &db)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("PRIVATE KEY"), "the key is never printed: {text}");
+
+    app.social
+        .apple_issues_code("c-cli", apple_claims("000500.c.1"), APPLE_BUNDLE_ID, None);
+    let login = app.post_login("apple", &json!({"code": "c-cli"})).await;
+    assert_eq!(
+        login.status(),
+        200,
+        "Apple accepted the client secret signed with the registered key"
+    );
+}
