@@ -21,6 +21,32 @@ use crate::{
 
 pub struct SocialApi;
 
+/// The providers built in: the `{provider}` of the social login paths.
+#[derive(poem_openapi::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum ProviderName {
+    /// Kakao Login.
+    Kakao,
+    /// Naver Login (네이버 로그인).
+    Naver,
+    /// Sign in with Apple.
+    Apple,
+    /// Google Sign-In.
+    Google,
+}
+
+impl ProviderName {
+    /// The provider id in the database and the registry (`providers::BUILT_IN`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderName::Kakao => "kakao",
+            ProviderName::Naver => "naver",
+            ProviderName::Apple => "apple",
+            ProviderName::Google => "google",
+        }
+    }
+}
+
 /// Exactly one credential: `access_token` (+ optional `id_token`), `code` (+ `code_verifier`,
 /// `redirect_uri`), or `id_token` alone (api.md 3).
 #[derive(Object, Deserialize)]
@@ -209,14 +235,14 @@ impl SocialApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
-        /// Provider id: `kakao`, `naver`, `apple` or `google`.
-        provider: Path<String>,
+        /// The provider: `kakao`, `naver`, `apple` or `google`.
+        provider: Path<ProviderName>,
         client: ClientIp,
         origin: Origin,
         body: Body<SocialLoginRequest>,
     ) -> Result<SocialLoginReply, ApiError> {
-        let result = login_with(&state, req, &provider, &client, &origin, body).await;
-        let provider = state.providers.get(&provider).map_or("unknown", |p| p.id());
+        let provider = provider.0.as_str();
+        let result = login_with(&state, req, provider, &client, &origin, body).await;
         super::count_login(&state, provider, &result);
         result
     }

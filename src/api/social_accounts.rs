@@ -31,9 +31,10 @@ pub struct SocialAccountsApi;
 #[derive(Debug, Object)]
 pub struct SocialAccountResponse {
     pub id: i32,
-    /// `kakao`.
+    /// `kakao`, `naver`, `apple` or `google`.
     pub provider: String,
-    /// The account's id at the provider (Kakao: the decimal user id).
+    /// The account's id at the provider (Kakao: the decimal user id; Naver: its per-app id;
+    /// Apple and Google: `sub`).
     pub uid: String,
     pub last_login: String,
     pub date_joined: String,
@@ -131,17 +132,18 @@ impl SocialAccountsApi {
         caller: CurrentUser,
         client: ClientIp,
         origin: Origin,
-        /// Provider id: `kakao`.
-        provider: Path<String>,
+        /// The provider: `kakao`, `naver`, `apple` or `google`.
+        provider: Path<super::social::ProviderName>,
         body: Body<ConnectRequest>,
     ) -> Result<ConnectReply, ApiError> {
+        let provider = provider.0.as_str();
         let body = body.into_inner();
         caller.step_up(&state, &client, body.password).await?;
         let credential = Credential::try_from(body.credential)?;
         let credential_kind = credential.kind();
         let site_id = current_site_id(&state, req).await?;
-        let account = login::verify_credential(&state, site_id, &provider, credential).await?;
-        match store::social::connect_account(&state.db, caller.user.id, &provider, &account).await {
+        let account = login::verify_credential(&state, site_id, provider, credential).await?;
+        match store::social::connect_account(&state.db, caller.user.id, provider, &account).await {
             Err(StoreError::Taken { .. }) => {
                 return Ok(ConnectReply::Conflict(Json(crate::error::ErrorBody {
                     detail: "This account is already linked to another user.".into(),
@@ -150,10 +152,10 @@ impl SocialAccountsApi {
             }
             other => other?,
         }
-        login::keep_provider_token(&state, &provider, &account).await?;
+        login::keep_provider_token(&state, provider, &account).await?;
         let linked = Entry::new(event::ACCOUNT_LINKED)
             .user(caller.user.id)
-            .provider(&provider);
+            .provider(provider);
         state.audit.record(&origin, linked.method(credential_kind));
         let pair = state.tokens.start_session(&caller.user).await?;
         Ok(ConnectReply::Ok(Json(TokenPairResponse::new(pair, caller.user))))

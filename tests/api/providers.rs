@@ -302,3 +302,19 @@ async fn one_user_links_all_four_providers_and_deletion_revokes_at_each(backend:
     assert_eq!(app.count_users().await, 0);
     assert!(app.kept_tokens().await.is_empty(), "kept tokens go with the accounts");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_path_takes_the_built_in_providers_only() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let unknown = app.post_login("github", &json!({"access_token": "x"})).await;
+    let body = assert_error(unknown, 400, "invalid").await;
+    assert!(body["detail"].as_str().unwrap().contains("ProviderName"), "{body}");
+    // Built in but not configured for the site: as before, 404.
+    let naver = app.post_login("naver", &json!({"access_token": "x"})).await;
+    assert_error(naver, 404, "provider_not_configured").await;
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert_eq!(
+        spec["components"]["schemas"]["ProviderName"]["enum"],
+        json!(["kakao", "naver", "apple", "google"])
+    );
+}
