@@ -58,9 +58,14 @@ impl App {
         }
         let turn = store::WriteTurn::of(&db);
         for app in &settings.social_apps {
-            store::social::upsert_app(&db, &turn, app.clone().into())
+            let saved = store::social::upsert_app(&db, &turn, app.clone().into())
                 .await
                 .context("applying [[social_apps]] from the config file")?;
+            if let Some(app_settings) = &app.settings {
+                store::provider_tokens::set_app_settings(&db, saved.id, app_settings)
+                    .await
+                    .context("applying [[social_apps]] settings from the config file")?;
+            }
         }
         let metrics = Metrics::new(settings.metrics.enabled);
         let http = providers::http_client(&settings.providers)?;
@@ -85,8 +90,7 @@ impl App {
             &settings.jwt,
             &metrics,
         );
-        let providers =
-            providers::Providers::from_settings(&settings.providers, &settings.kakao, http).metered(&metrics);
+        let providers = providers::Providers::from_settings(settings.provider_sections(), http).metered(&metrics);
         let mailer = crate::mail::Mailer::from_settings(&settings.mail)?;
         let accounts = Accounts {
             db: db.clone(),

@@ -13,5 +13,6 @@ pub mod site;
 pub mod social_account;
 pub mod social_app;
 pub mod social_app_site;
+pub mod social_token;
 pub mod standing_change;
 pub mod user;

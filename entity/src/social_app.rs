@@ -20,6 +20,9 @@ pub struct Model {
     /// JSON array of strings: further client keys accepted as id_token audience.
     #[sea_orm(column_type = "Text")]
     pub client_keys: String,
+    /// JSON object: provider-specific settings (allauth `SocialApp.settings`): Apple `team_id`,
+    /// `key_id`; Naver `link_by_email`.
+    pub settings: String,
     pub created_at: DateTimeUtc,
 }
 

@@ -63,7 +63,7 @@ impl Fault {
             Fault::Status(status) => Response::builder()
                 .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
                 .content_type("text/plain")
-                .body("kakao emulator: injected fault"),
+                .body("emulator: injected fault"),
             Fault::Redirect(location) => Response::builder()
                 .status(StatusCode::TEMPORARY_REDIRECT)
                 .header("location", location)
@@ -72,11 +72,22 @@ impl Fault {
     }
 }
 
+/// An emulator's state that holds its faults: the middleware finds it in the request's data.
+pub(crate) trait HasFaults: Send + Sync + 'static {
+    fn faults(&self) -> &std::sync::Mutex<Faults>;
+}
+
+impl HasFaults for Shared {
+    fn faults(&self) -> &std::sync::Mutex<Faults> {
+        &self.faults
+    }
+}
+
 /// Middleware: counts every request, then acts out the fault set for its path, if any.
-pub(crate) async fn act_out<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+pub(crate) async fn act_out<E: Endpoint, S: HasFaults>(next: E, req: Request) -> poem::Result<Response> {
     let planned = req
-        .data::<Arc<Shared>>()
-        .map(|shared| crate::lock(&shared.faults).on_call(req.uri().path()));
+        .data::<Arc<S>>()
+        .map(|shared| crate::lock(shared.faults()).on_call(req.uri().path()));
     let (delay, fault) = planned.unwrap_or_default();
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;

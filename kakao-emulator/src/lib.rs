@@ -11,6 +11,7 @@ mod handle;
 mod kauth_error;
 mod oauth;
 mod oidc;
+pub mod social;
 mod users;
 
 use std::{
@@ -231,7 +232,7 @@ fn route(shared: Arc<Shared>) -> impl Endpoint {
         .at("/emulator/users/:id/unlink", post(control::unlink_user))
         .at("/emulator/tokens", post(control::mint_tokens))
         .with(SensitiveHeader::new().header(header::AUTHORIZATION))
-        .around(faults::act_out)
+        .around(faults::act_out::<_, Shared>)
         .around(log_request)
         .data(shared)
 }

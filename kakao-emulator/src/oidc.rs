@@ -77,7 +77,7 @@ impl SigningKey {
         &self.0.kid
     }
 
-    fn jwks(&self) -> Value {
+    pub(crate) fn jwks(&self) -> Value {
         let k = &self.0;
         json!({"keys": [{"kid": k.kid, "kty": "RSA", "alg": "RS256", "use": "sig", "n": k.n, "e": k.e}]})
     }

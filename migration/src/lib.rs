@@ -11,6 +11,7 @@ mod m20261203_000006_add_social_account_app;
 mod m20261203_000007_create_resource_clients;
 mod m20261203_000008_create_audit_events;
 mod m20261204_000009_create_standing_changes;
+mod m20261204_000010_add_provider_settings_and_tokens;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_create_resource_clients::Migration),
             Box::new(m20261203_000008_create_audit_events::Migration),
             Box::new(m20261204_000009_create_standing_changes::Migration),
+            Box::new(m20261204_000010_add_provider_settings_and_tokens::Migration),
         ]
     }
 }

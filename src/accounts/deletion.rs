@@ -1,7 +1,5 @@
 //! Deleting a user: unlinked at every provider first, then deleted with everything it owns.
 
-use secrecy::ExposeSecret;
-
 use super::{AccountError, Accounts, Actor};
 use crate::{
     audit::{Entry, Origin, event},
@@ -20,22 +18,26 @@ pub async fn delete_user(cached: &Cached, providers: &Providers, user_id: i32) -
         let Some(provider) = providers.get(&account.provider) else {
             continue;
         };
-        // With the admin key of the app the account came through: Kakao ids are per app. An
-        // account from before that was recorded: the provider's first app with an admin key.
-        let has_admin_key = |a: &&SocialApp| a.provider == account.provider && !a.admin_key.expose_secret().is_empty();
+        // With the app the account came through (Kakao ids are per app, and so are its admin
+        // keys). An account from before that was recorded: the provider's first app that can.
+        let can_unlink = |a: &&SocialApp| a.provider == account.provider && provider.can_unlink(a);
         let app = match account.social_app_id {
-            Some(id) => apps.iter().filter(has_admin_key).find(|a| a.id == id),
-            None => apps.iter().find(has_admin_key),
+            Some(id) => apps.iter().filter(can_unlink).find(|a| a.id == id),
+            None => apps.iter().find(can_unlink),
         };
+        // The token kept at login (Naver, Apple, Google): what those providers revoke with.
+        let kept = store::provider_tokens::find_kept(db, account.id).await?;
         match app {
             Some(app) => {
-                let unlinked = provider.unlink(app, &account.uid).await;
+                let unlinked = provider.unlink(app, &account.uid, kept.as_ref()).await;
                 if let Err(e) = &unlinked {
                     super::error::log_provider_failure(&account.provider, e);
                 }
                 unlinked?;
             }
-            None => tracing::warn!(provider = %account.provider, "no admin key to unlink with; deleting locally only"),
+            None => {
+                tracing::warn!(provider = %account.provider, "no app credentials to unlink with; deleting locally only")
+            }
         }
     }
     cached.delete_user(user_id).await?;
@@ -56,4 +58,35 @@ impl Accounts {
         self.audit.record(origin, actor.stamp(deleted));
         Ok(())
     }
+}
+
+/// Revokes the provider token kept for `account` (a disconnect, a provider's unlink notice), with
+/// the app it came through; nothing kept (Kakao, an id_token-only Apple login): nothing to do.
+pub(super) async fn revoke_kept_token(
+    db: &sea_orm::DatabaseConnection,
+    providers: &Providers,
+    account: &entity::social_account::Model,
+) -> Result<(), AccountError> {
+    let Some(kept) = store::provider_tokens::find_kept(db, account.id).await? else {
+        return Ok(());
+    };
+    let Some(provider) = providers.get(&account.provider) else {
+        return Ok(());
+    };
+    let apps = store::social::list_apps(db).await?;
+    let app = apps
+        .iter()
+        .filter(|a| a.provider == account.provider)
+        .find(|a| account.social_app_id.is_none_or(|id| id == a.id));
+    match app {
+        Some(app) => {
+            let revoked = provider.revoke(app, &kept).await;
+            if let Err(e) = &revoked {
+                super::error::log_provider_failure(&account.provider, e);
+            }
+            revoked?;
+        }
+        None => tracing::warn!(provider = %account.provider, "the app of a kept token is gone; not revoked"),
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 use super::{AccountError, Accounts, Credential};
 use crate::{
     audit::{Entry, Origin, event},
+    providers::AppleEvent,
     store::{self, StoreError},
     tokens::IssuedPair,
 };
@@ -53,6 +54,7 @@ impl Accounts {
             Err(StoreError::Taken { .. }) => return Ok(Connected::TakenByAnother),
             other => other?,
         }
+        self.keep_provider_token(provider, &account).await?;
         let linked = Entry::new(event::ACCOUNT_LINKED).user(user.id).provider(provider);
         self.audit.record(origin, linked.method(method));
         let pair = self.tokens.start_session(&user).await?;
@@ -75,6 +77,9 @@ impl Accounts {
         if !has_password && accounts.len() == 1 {
             return Err(AccountError::LastLoginMethod);
         }
+        // The provider token kept at login dies first (Naver, Apple, Google): a provider that
+        // cannot be reached answers 502 and the link stays, for a retry.
+        super::deletion::revoke_kept_token(&self.db, &self.providers, gone).await?;
         self.cached.delete_account(gone).await?;
         let unlinked = Entry::new(event::ACCOUNT_UNLINKED)
             .user(user.id)
@@ -108,20 +113,59 @@ impl Accounts {
         let Some(account) = found.await? else {
             return Ok(Unlinked::Unknown);
         };
-        self.cached.delete_account(&account).await?;
-        self.tokens.revoke_user(account.user_id).await?;
-        let unlinked = Entry::new(event::ACCOUNT_UNLINKED)
-            .user(account.user_id)
-            .provider(notice.provider);
-        self.audit.record(origin, unlinked.method("provider_webhook"));
-        tracing::info!(
-            user_id = account.user_id,
-            provider = notice.provider,
-            referrer_type = ?notice.referrer_type,
-            "account unlinked by its provider"
-        );
+        tracing::info!(referrer_type = ?notice.referrer_type, "unlink notice");
+        self.unlinked_by_provider(origin, &account).await?;
         Ok(Unlinked::Account {
             user_id: account.user_id,
         })
+    }
+
+    /// Sign in with Apple's server-to-server notification (`payload`: a JWS Apple signed for
+    /// one of our Apple apps). `consent-revoked` and `account-delete` unlink as Kakao's notice
+    /// does, revoking the Apple token kept for the account; the email events are recorded in the
+    /// account's `extra_data`. An unknown user is done already (Apple may deliver twice).
+    pub async fn apple_notification(&self, origin: &Origin, payload: &str) -> Result<(), AccountError> {
+        let apps: Vec<_> = store::social::list_apps(&self.db)
+            .await?
+            .into_iter()
+            .filter(|a| a.provider == "apple")
+            .collect();
+        let note = self.providers.apple().verify_notification(&apps, payload).await?;
+        let app_ids = [note.app_id];
+        let found = store::social::find_account_of_apps(&self.db, "apple", &note.sub, &app_ids);
+        let Some(account) = found.await? else {
+            return Ok(());
+        };
+        match note.event {
+            AppleEvent::ConsentRevoked | AppleEvent::AccountDelete => {
+                // Consent is gone at Apple already; revoking our token is tidiness, not a condition.
+                if let Err(e) = super::deletion::revoke_kept_token(&self.db, &self.providers, &account).await {
+                    tracing::warn!(error = %e, "revoking the Apple token of an unlinked account failed");
+                }
+                self.unlinked_by_provider(origin, &account).await?;
+            }
+            AppleEvent::EmailForwarding { disabled, email } => {
+                let mut fields = serde_json::Map::new();
+                fields.insert("email_forwarding_disabled".into(), disabled.into());
+                if let Some(email) = email {
+                    fields.insert("email".into(), email.into());
+                }
+                self.cached.merge_extra_data(&account, fields).await?;
+            }
+            AppleEvent::Other(kind) => tracing::info!(kind, "apple notification ignored"),
+        }
+        Ok(())
+    }
+
+    /// The provider says `account` is no longer linked: it goes, and its user's tokens die.
+    async fn unlinked_by_provider(&self, origin: &Origin, account: &social_account::Model) -> Result<(), AccountError> {
+        self.cached.delete_account(account).await?;
+        self.tokens.revoke_user(account.user_id).await?;
+        let unlinked = Entry::new(event::ACCOUNT_UNLINKED)
+            .user(account.user_id)
+            .provider(&account.provider);
+        self.audit.record(origin, unlinked.method("provider_webhook"));
+        tracing::info!(user_id = account.user_id, provider = %account.provider, "account unlinked by its provider");
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use super::{AccountError, Accounts};
 use crate::{
-    providers::{CodeGrant, Provider, ProviderError, ProviderUser, SocialApp},
+    providers::{CodeGrant, Provider, ProviderUser, SocialApp},
     store::{self, StoreError},
     tokens::IssuedPair,
 };
@@ -42,20 +42,25 @@ const LAST_LOGIN_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 impl Accounts {
     /// The provider credential → our tokens: verified with the provider, the account upserted
-    /// (created or linked on first login), a disabled user refused.
+    /// (created or linked on first login), a disabled user refused. `names` (first, last) came
+    /// beside the credential (Apple gives them on the first authorization only): stored when
+    /// the user has none.
     #[tracing::instrument(skip_all, fields(provider = provider_id, site_id, user_id = tracing::field::Empty))]
     pub async fn social_login(
         &self,
         site_id: i32,
         provider_id: &str,
         credential: Credential,
+        names: Option<(String, String)>,
     ) -> Result<(user::Model, IssuedPair), AccountError> {
         let account = self.verify_credential(site_id, provider_id, credential).await?;
         let user = self.login_user(provider_id, &account).await?;
+        self.keep_provider_token(provider_id, &account).await?;
         tracing::Span::current().record("user_id", user.id);
         if !user.is_active {
             return Err(AccountError::UserInactive);
         }
+        let user = self.remember_names(user, names).await?;
         let pair = self.tokens.start_session(&user).await?;
         tracing::info!("social login");
         Ok((user, pair))
@@ -101,6 +106,36 @@ impl Accounts {
         Ok(user)
     }
 
+    /// Keeps the token a provider wants for revoking the link later (Naver, Apple, Google), once
+    /// the account is linked.
+    pub(super) async fn keep_provider_token(
+        &self,
+        provider_id: &str,
+        account: &ProviderUser,
+    ) -> Result<(), AccountError> {
+        if let Some(kept) = &account.kept {
+            store::provider_tokens::keep(&self.db, provider_id, &account.uid, kept).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the name an app sent beside the credential when the user has none yet; a name the
+    /// user set is never overwritten.
+    async fn remember_names(
+        &self,
+        user: user::Model,
+        names: Option<(String, String)>,
+    ) -> Result<user::Model, AccountError> {
+        let Some((first, last)) = names else { return Ok(user) };
+        if !user.first_name.is_empty() || !user.last_name.is_empty() {
+            return Ok(user);
+        }
+        Ok(self
+            .cached
+            .update_profile(user.id, None, Some(&first), Some(&last))
+            .await?)
+    }
+
     /// Whether a first login goes to the write queue's batches (`write_queue::signups`): the
     /// database returns inserted rows (SQLite, PostgreSQL) and the account makes a new user.
     /// Otherwise it goes the one-login way (linking by email, MariaDB).
@@ -142,16 +177,11 @@ async fn verify(
 ) -> Result<ProviderUser, AccountError> {
     let verified = match credential {
         Credential::AccessToken { token, id_token, nonce } => {
-            let account = provider.verify_access_token(app, &token).await?;
-            check_id_token(provider, app, id_token, nonce.as_deref(), &account).await?;
-            account
+            provider
+                .login_with_access_token(app, &token, id_token.as_ref(), nonce.as_deref())
+                .await?
         }
-        Credential::Code { grant, nonce } => {
-            let tokens = provider.exchange_code(app, &grant).await?;
-            let account = provider.verify_access_token(app, &tokens.access_token).await?;
-            check_id_token(provider, app, tokens.id_token, nonce.as_deref(), &account).await?;
-            account
-        }
+        Credential::Code { grant, nonce } => provider.login_with_code(app, &grant, nonce.as_deref()).await?,
         Credential::IdToken { token, nonce } => {
             // Alone, an id_token is a bearer credential that anyone who saw it could replay
             // until it expires (hours); the nonce ties it to the login the client started.
@@ -165,20 +195,4 @@ async fn verify(
         }
     };
     Ok(verified)
-}
-
-/// An id_token that comes with an access token must be valid and name the same account.
-async fn check_id_token(
-    provider: &dyn Provider,
-    app: &SocialApp,
-    id_token: Option<SecretString>,
-    nonce: Option<&str>,
-    account: &ProviderUser,
-) -> Result<(), ProviderError> {
-    let Some(id_token) = id_token else { return Ok(()) };
-    let claimed = provider.verify_id_token(app, &id_token, nonce).await?;
-    if claimed.uid != account.uid {
-        return Err(ProviderError::IdTokenMismatch);
-    }
-    Ok(())
 }

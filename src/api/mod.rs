@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod apple_notifications;
 mod auth;
 mod body;
 pub mod compat;
@@ -43,6 +44,7 @@ macro_rules! api_list {
 api_list!(
     social::SocialApi,
     social_accounts::SocialAccountsApi,
+    apple_notifications::AppleNotificationsApi,
     tokens::TokensApi,
     introspection::IntrospectionApi,
     compat::CompatApi,

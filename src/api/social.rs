@@ -21,6 +21,32 @@ use crate::{
 
 pub struct SocialApi;
 
+/// The providers built in: the `{provider}` of the social login paths.
+#[derive(poem_openapi::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum ProviderName {
+    /// Kakao Login.
+    Kakao,
+    /// Naver Login (네이버 로그인).
+    Naver,
+    /// Sign in with Apple.
+    Apple,
+    /// Google Sign-In.
+    Google,
+}
+
+impl ProviderName {
+    /// The provider id in the database and the registry (`providers::BUILT_IN`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderName::Kakao => "kakao",
+            ProviderName::Naver => "naver",
+            ProviderName::Apple => "apple",
+            ProviderName::Google => "google",
+        }
+    }
+}
+
 /// Exactly one credential: `access_token` (+ optional `id_token`), `code` (+ `code_verifier`,
 /// `redirect_uri`), or `id_token` alone (api.md 3).
 #[derive(Object, Deserialize)]
@@ -44,9 +70,18 @@ pub struct SocialLoginRequest {
     /// OIDC id_token: alone, or beside `access_token` (then it must name the same account).
     #[oai(skip_serializing_if_is_none)]
     pub id_token: Option<String>,
-    /// The raw nonce sent to the provider's authorize endpoint; the id_token must echo it.
+    /// The raw nonce sent to the provider's authorize endpoint; the id_token must echo it
+    /// (Apple: or its SHA-256 hex, when the app hashed it for Apple).
     #[oai(skip_serializing_if_is_none)]
     pub nonce: Option<String>,
+    /// Naver: the `state` of the authorize request the code came from.
+    #[oai(skip_serializing_if_is_none)]
+    pub state: Option<String>,
+    /// Apple: the `user` JSON Apple gives the app on the first authorization only
+    /// (`{"name": {"firstName", "lastName"}}`, as an object or a JSON string); the name is
+    /// stored then.
+    #[oai(skip_serializing_if_is_none)]
+    pub user: Option<serde_json::Value>,
 }
 
 impl poem_openapi::types::Example for SocialLoginRequest {
@@ -59,6 +94,8 @@ impl poem_openapi::types::Example for SocialLoginRequest {
             callback_url: None,
             id_token: None,
             nonce: None,
+            state: None,
+            user: None,
         }
     }
 }
@@ -77,6 +114,8 @@ impl fmt::Debug for SocialLoginRequest {
             )
             .field("id_token", &mask(&self.id_token))
             .field("nonce", &mask(&self.nonce))
+            .field("state", &mask(&self.state))
+            .field("user", &self.user.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -110,6 +149,7 @@ impl TryFrom<SocialLoginRequest> for Credential {
                     code,
                     code_verifier: secret_field(req.code_verifier, "code_verifier")?,
                     redirect_uri: req.redirect_uri.or(req.callback_url).filter(|u| !u.is_empty()),
+                    state: req.state.filter(|s| !s.is_empty()),
                 },
                 nonce,
             }),
@@ -195,14 +235,14 @@ impl SocialApi {
         &self,
         state: poem::web::Data<&AppState>,
         req: &Request,
-        /// Provider id: `kakao`.
-        provider: Path<String>,
+        /// The provider: `kakao`, `naver`, `apple` or `google`.
+        provider: Path<ProviderName>,
         client: ClientIp,
         origin: Origin,
         body: Body<SocialLoginRequest>,
     ) -> Result<SocialLoginReply, ApiError> {
-        let result = login_with(&state, req, &provider, &client, &origin, body).await;
-        let provider = state.providers.get(&provider).map_or("unknown", |p| p.id());
+        let provider = provider.0.as_str();
+        let result = login_with(&state, req, provider, &client, &origin, body).await;
         super::count_login(&state, provider, &result);
         result
     }
@@ -216,7 +256,12 @@ async fn login_with(
     origin: &Origin,
     body: Body<SocialLoginRequest>,
 ) -> Result<SocialLoginReply, ApiError> {
-    let credential = Credential::try_from(body.into_inner())?;
+    let body = body.into_inner();
+    let names = body
+        .user
+        .as_ref()
+        .and_then(crate::providers::apple::names_of_user_field);
+    let credential = Credential::try_from(body)?;
     // Before the provider is asked: each attempt costs two calls on the app's Kakao quota.
     state.limits.check(Action::SocialLogin, client, None).await?;
     let attempt = Entry::new(event::LOGIN_SUCCEEDED)
@@ -224,7 +269,12 @@ async fn login_with(
         .method(credential.kind());
     let signed_in = async {
         let site_id = current_site_id(state, req).await?;
-        Ok::<_, ApiError>(state.accounts.social_login(site_id, provider, credential).await?)
+        Ok::<_, ApiError>(
+            state
+                .accounts
+                .social_login(site_id, provider, credential, names)
+                .await?,
+        )
     };
     let (user, pair) = match signed_in.await {
         Ok(signed_in) => signed_in,

@@ -29,9 +29,10 @@ pub struct SocialAccountsApi;
 #[derive(Debug, Object)]
 pub struct SocialAccountResponse {
     pub id: i32,
-    /// `kakao`.
+    /// `kakao`, `naver`, `apple` or `google`.
     pub provider: String,
-    /// The account's id at the provider (Kakao: the decimal user id).
+    /// The account's id at the provider (Kakao: the decimal user id; Naver: its per-app id;
+    /// Apple and Google: `sub`).
     pub uid: String,
     pub last_login: String,
     pub date_joined: String,
@@ -123,17 +124,18 @@ impl SocialAccountsApi {
         caller: CurrentUser,
         client: ClientIp,
         origin: Origin,
-        /// Provider id: `kakao`.
-        provider: Path<String>,
+        /// The provider: `kakao`, `naver`, `apple` or `google`.
+        provider: Path<super::social::ProviderName>,
         body: Body<ConnectRequest>,
     ) -> Result<ConnectReply, ApiError> {
+        let provider = provider.0.as_str();
         let body = body.into_inner();
         caller.step_up(&state, &client, body.password).await?;
         let credential = Credential::try_from(body.credential)?;
         let site_id = current_site_id(&state, req).await?;
         let connected = state
             .accounts
-            .connect(&origin, caller.user, site_id, &provider, credential);
+            .connect(&origin, caller.user, site_id, provider, credential);
         match connected.await? {
             Connected::Linked(linked) => {
                 let (user, pair) = *linked;

@@ -1,4 +1,4 @@
-//! `authbridge emulate kakao`: the Kakao emulator crate behind command-line flags.
+//! `authbridge emulate kakao|naver|apple|google`: the emulator crate behind command-line flags.
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
@@ -11,6 +11,40 @@ use crate::app;
 pub enum EmulateCommand {
     /// Kakao's kauth and kapi hosts on one port: login page, tokens, user info, OIDC, unlink.
     Kakao(Box<KakaoEmulatorArgs>),
+    /// Naver's nid and openapi hosts (token, revoke, profile); Google and Apple on the same port.
+    Naver(SocialEmulatorArgs),
+    /// Apple's appleid host (token, revoke, keys, notifications); Naver and Google on the same port.
+    Apple(SocialEmulatorArgs),
+    /// Google's oauth2 and www hosts (token, tokeninfo, userinfo, revoke, certs); Naver and Apple on the same port.
+    Google(SocialEmulatorArgs),
+}
+
+/// One emulator serves Naver, Google and Apple (their paths do not overlap); the subcommand picks
+/// whose settings the banner prints.
+#[derive(Debug, Args)]
+pub struct SocialEmulatorArgs {
+    /// Port to listen on.
+    #[arg(long, default_value_t = 18081)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: IpAddr,
+    /// URL clients reach the emulator at, when not http://<listen>:<port>.
+    #[arg(long)]
+    public_url: Option<url::Url>,
+    /// Where `POST /emulator/apple/notify` sends Apple's server-to-server notifications
+    /// (e.g. http://127.0.0.1:8000/accounts/apple/notifications/).
+    #[arg(long)]
+    apple_notifications: Option<url::Url>,
+}
+
+impl SocialEmulatorArgs {
+    fn into_config(self) -> anyhow::Result<kakao_emulator::social::SocialConfig> {
+        let mut config = kakao_emulator::social::SocialConfig::with_defaults((self.listen, self.port).into())?;
+        config.public_url = self.public_url;
+        config.apple_notifications = self.apple_notifications;
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +151,16 @@ pub(super) async fn run(command: EmulateCommand) -> anyhow::Result<()> {
             println!("{}", emulator.banner());
             emulator.run_until_stopped(app::shutdown_signal()).await?;
         }
+        EmulateCommand::Naver(args) => run_social("naver", args).await?,
+        EmulateCommand::Apple(args) => run_social("apple", args).await?,
+        EmulateCommand::Google(args) => run_social("google", args).await?,
     }
+    Ok(())
+}
+
+async fn run_social(provider: &str, args: SocialEmulatorArgs) -> anyhow::Result<()> {
+    let emulator = kakao_emulator::social::SocialEmulator::build(args.into_config()?).await?;
+    println!("{}", emulator.banner(provider));
+    emulator.run_until_stopped(app::shutdown_signal()).await?;
     Ok(())
 }

@@ -15,9 +15,9 @@ use figment::{
 use serde::Deserialize;
 
 pub use sections::{
-    AccountSettings, AuditSettings, AuthSettings, BrowserSettings, CookieSettings, DatabaseSettings, JwtSettings,
-    KakaoSettings, MailSettings, MetricsSettings, ProviderSettings, ProxySettings, RateLimitSettings, RedisSettings,
-    ServerSettings,
+    AccountSettings, AppleSettings, AuditSettings, AuthSettings, BrowserSettings, CookieSettings, DatabaseSettings,
+    GoogleSettings, JwtSettings, KakaoSettings, MailSettings, MetricsSettings, NaverSettings, ProviderSettings,
+    ProxySettings, RateLimitSettings, RedisSettings, ServerSettings,
 };
 pub use values::{EmailVerification, ForwardedHeader, JwtAlgorithm, LogFormat, Rate, SocialAppConfig};
 
@@ -38,6 +38,12 @@ pub struct Settings {
     pub providers: ProviderSettings,
     /// Kakao's hosts, issuer and nonce rule (providers::kakao, login).
     pub kakao: KakaoSettings,
+    /// Naver's hosts (providers::naver).
+    pub naver: NaverSettings,
+    /// Apple's host and issuer (providers::apple).
+    pub apple: AppleSettings,
+    /// Google's hosts and issuer (providers::google).
+    pub google: GoogleSettings,
     /// Signing, claims and lifetimes of our tokens (tokens).
     pub jwt: JwtSettings,
     /// How requests present credentials, and the step-up window (api::auth, api::step_up).
@@ -65,6 +71,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The sections the providers are built from.
+    pub fn provider_sections(&self) -> crate::providers::ProviderSections<'_> {
+        crate::providers::ProviderSections {
+            shared: &self.providers,
+            kakao: &self.kakao,
+            naver: &self.naver,
+            apple: &self.apple,
+            google: &self.google,
+        }
+    }
+
     /// Loads defaults < `file` (when it exists, or always when named explicitly) < environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::new();

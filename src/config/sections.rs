@@ -112,6 +112,66 @@ impl Default for KakaoSettings {
     }
 }
 
+/// Naver Login's two hosts (docs/providers.md 1.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NaverSettings {
+    /// Base URL of Naver's API host (`openapi.naver.com`: the profile).
+    pub api_base: Url,
+    /// Base URL of Naver's auth host (`nid.naver.com`: token, revoke).
+    pub auth_base: Url,
+}
+
+impl Default for NaverSettings {
+    fn default() -> Self {
+        Self {
+            api_base: Url::parse("https://openapi.naver.com").expect("static URL"),
+            auth_base: Url::parse("https://nid.naver.com").expect("static URL"),
+        }
+    }
+}
+
+/// Sign in with Apple's host (docs/providers.md 3.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppleSettings {
+    /// Base URL of Apple's host (`appleid.apple.com`: token, revoke, keys).
+    pub base: Url,
+    /// `iss` required of Apple's id_tokens and notifications; the `aud` of our client secrets.
+    pub issuer: String,
+}
+
+impl Default for AppleSettings {
+    fn default() -> Self {
+        Self {
+            base: Url::parse("https://appleid.apple.com").expect("static URL"),
+            issuer: "https://appleid.apple.com".into(),
+        }
+    }
+}
+
+/// Google's hosts (docs/providers.md 2.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GoogleSettings {
+    /// Base URL of Google's OAuth host (`oauth2.googleapis.com`: token, tokeninfo, revoke).
+    pub oauth_base: Url,
+    /// Base URL of Google's API host (`www.googleapis.com`: keys, userinfo).
+    pub api_base: Url,
+    /// `iss` required of Google's id_tokens; the same without `https://` is accepted too.
+    pub issuer: String,
+}
+
+impl Default for GoogleSettings {
+    fn default() -> Self {
+        Self {
+            oauth_base: Url::parse("https://oauth2.googleapis.com").expect("static URL"),
+            api_base: Url::parse("https://www.googleapis.com").expect("static URL"),
+            issuer: "https://accounts.google.com".into(),
+        }
+    }
+}
+
 /// The tokens we issue: how they are signed, what they claim, how long they live.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -164,6 +164,9 @@ pub struct SocialAppConfig {
     pub client_keys: Vec<String>,
     #[serde(default = "default_sites")]
     pub sites: Vec<i32>,
+    /// Provider-specific settings (Apple `team_id`, `key_id`; Naver `link_by_email`).
+    #[serde(default)]
+    pub settings: Option<crate::providers::AppSettings>,
 }
 
 fn default_sites() -> Vec<i32> {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::SocialApp;
-use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser, oauth, oidc::JwksCache};
+use super::{CodeGrant, KeptToken, Provider, ProviderError, ProviderTokens, ProviderUser, oauth, oidc::JwksCache};
 use crate::config::{KakaoSettings, ProviderSettings};
 
 pub struct Kakao {
@@ -142,7 +142,7 @@ impl Provider for Kakao {
     /// `POST /v1/user/unlink` with `KakaoAK <admin key>` (kakao-api.md 6.2); -101 "not linked"
     /// means it is already done.
     #[tracing::instrument(skip_all, fields(provider = "kakao"))]
-    async fn unlink(&self, app: &SocialApp, uid: &str) -> Result<(), ProviderError> {
+    async fn unlink(&self, app: &SocialApp, uid: &str, _kept: Option<&KeptToken>) -> Result<(), ProviderError> {
         let url = self
             .api_base
             .join("/v1/user/unlink")
@@ -204,9 +204,10 @@ impl Provider for Kakao {
     ) -> Result<ProviderUser, ProviderError> {
         let mut audiences = vec![app.client_id.clone()];
         audiences.extend(app.client_keys.iter().cloned());
+        let issuers = [self.issuer.as_str()];
         let verify = self
             .jwks
-            .verify(&self.http, id_token.expose_secret(), &self.issuer, &audiences, nonce);
+            .verify(&self.http, id_token.expose_secret(), &issuers, &audiences, nonce);
         let (sub, claims) = tokio::time::timeout(self.timeout, verify)
             .await
             .map_err(|_| ProviderError::Timeout)??;
@@ -225,6 +226,7 @@ impl Provider for Kakao {
             username_hint,
             extra_data: claims,
             social_app_id: Some(app.id),
+            kept: None,
         })
     }
 }
@@ -257,6 +259,7 @@ fn parse_user(me: Value) -> Result<ProviderUser, ProviderError> {
         username_hint,
         extra_data: me,
         social_app_id: None,
+        kept: None,
     })
 }
 

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Instant};
 use secrecy::SecretString;
 
 use super::SocialApp;
-use super::{CodeGrant, Provider, ProviderError, ProviderTokens, ProviderUser};
+use super::{CodeGrant, KeptToken, Provider, ProviderError, ProviderTokens, ProviderUser};
 use crate::metrics::Metrics;
 
 pub(super) struct Metered {
@@ -55,10 +55,48 @@ impl Provider for Metered {
         result
     }
 
-    async fn unlink(&self, app: &SocialApp, uid: &str) -> Result<(), ProviderError> {
+    async fn unlink(&self, app: &SocialApp, uid: &str, kept: Option<&KeptToken>) -> Result<(), ProviderError> {
         let started = Instant::now();
-        let result = self.inner.unlink(app, uid).await;
+        let result = self.inner.unlink(app, uid, kept).await;
         self.record("unlink", started, &result);
+        result
+    }
+
+    fn can_unlink(&self, app: &SocialApp) -> bool {
+        self.inner.can_unlink(app)
+    }
+
+    async fn revoke(&self, app: &SocialApp, kept: &KeptToken) -> Result<(), ProviderError> {
+        let started = Instant::now();
+        let result = self.inner.revoke(app, kept).await;
+        self.record("revoke", started, &result);
+        result
+    }
+
+    // The login hooks are forwarded whole (a provider may override them); the calls they make
+    // inside the wrapped provider are timed as one.
+    async fn login_with_access_token(
+        &self,
+        app: &SocialApp,
+        token: &SecretString,
+        id_token: Option<&SecretString>,
+        nonce: Option<&str>,
+    ) -> Result<ProviderUser, ProviderError> {
+        let started = Instant::now();
+        let result = self.inner.login_with_access_token(app, token, id_token, nonce).await;
+        self.record("access_token", started, &result);
+        result
+    }
+
+    async fn login_with_code(
+        &self,
+        app: &SocialApp,
+        grant: &CodeGrant,
+        nonce: Option<&str>,
+    ) -> Result<ProviderUser, ProviderError> {
+        let started = Instant::now();
+        let result = self.inner.login_with_code(app, grant, nonce).await;
+        self.record("code", started, &result);
         result
     }
 

@@ -2,8 +2,11 @@
 //! Providers talk HTTP to the outside world and never touch the database.
 
 mod app;
+pub mod apple;
+mod google;
 mod kakao;
 mod metered;
+mod naver;
 mod oauth;
 mod oidc;
 
@@ -11,12 +14,15 @@ use std::{collections::HashMap, sync::Arc};
 
 use secrecy::SecretString;
 
+pub use apple::{Apple, AppleEvent, AppleNotification};
+pub use google::Google;
 pub use kakao::Kakao;
+pub use naver::Naver;
 
-pub use app::SocialApp;
+pub use app::{AppSettings, SocialApp};
 
 use crate::{
-    config::{KakaoSettings, ProviderSettings},
+    config::{AppleSettings, GoogleSettings, KakaoSettings, NaverSettings, ProviderSettings},
     metrics::Metrics,
 };
 
@@ -51,12 +57,40 @@ pub struct CodeGrant {
     pub code: SecretString,
     pub code_verifier: Option<SecretString>,
     pub redirect_uri: Option<String>,
+    /// The `state` of the authorize request, for providers that want it again (Naver).
+    pub state: Option<String>,
 }
 
 /// Tokens the provider's token endpoint returned.
 pub struct ProviderTokens {
     pub access_token: SecretString,
     pub id_token: Option<SecretString>,
+    pub refresh_token: Option<SecretString>,
+}
+
+/// A provider token kept to revoke the link later (Apple's refresh token, Naver's and Google's
+/// tokens): stored in `social_tokens`, never returned or logged.
+#[derive(Debug, Clone)]
+pub struct KeptToken {
+    pub token: SecretString,
+    /// `refresh_token` or `access_token` (the revoke endpoints' `token_type_hint`).
+    pub hint: &'static str,
+}
+
+impl KeptToken {
+    pub fn refresh(token: SecretString) -> Self {
+        Self {
+            token,
+            hint: "refresh_token",
+        }
+    }
+
+    pub fn access(token: SecretString) -> Self {
+        Self {
+            token,
+            hint: "access_token",
+        }
+    }
 }
 
 /// The provider's account, as verified: what the upsert needs.
@@ -73,6 +107,8 @@ pub struct ProviderUser {
     pub extra_data: serde_json::Value,
     /// Our social app (`SocialApp::id`) the credential was verified for.
     pub social_app_id: Option<i32>,
+    /// A token to keep for revoking the link at the provider later (deletion, disconnect).
+    pub kept: Option<KeptToken>,
 }
 
 #[async_trait::async_trait]
@@ -86,9 +122,67 @@ pub trait Provider: Send + Sync {
     /// Exchanges an authorization code at the provider's token endpoint.
     async fn exchange_code(&self, app: &SocialApp, grant: &CodeGrant) -> Result<ProviderTokens, ProviderError>;
 
-    /// Unlinks the account from `app` at the provider (account deletion), with the app's admin
-    /// credentials. An account the provider no longer links counts as done.
-    async fn unlink(&self, app: &SocialApp, uid: &str) -> Result<(), ProviderError>;
+    /// Ends the link of account `uid` with `app` at the provider (account deletion): Kakao
+    /// unlinks with the app's admin key; the others revoke `kept`, the token kept at login
+    /// (nothing kept: nothing to revoke). An account the provider no longer links counts as done.
+    async fn unlink(&self, app: &SocialApp, uid: &str, kept: Option<&KeptToken>) -> Result<(), ProviderError>;
+
+    /// Whether `unlink` can act with `app` (Kakao: only with the app's admin key).
+    fn can_unlink(&self, app: &SocialApp) -> bool {
+        use secrecy::ExposeSecret;
+        !app.admin_key.expose_secret().is_empty()
+    }
+
+    /// Revokes a kept token when the user disconnects the account (Kakao keeps none).
+    async fn revoke(&self, app: &SocialApp, kept: &KeptToken) -> Result<(), ProviderError> {
+        let _ = (app, kept);
+        Ok(())
+    }
+
+    /// The account an access token (+ an id_token of the same login) proves: the access token is
+    /// verified, then the id_token must name the same account.
+    async fn login_with_access_token(
+        &self,
+        app: &SocialApp,
+        token: &SecretString,
+        id_token: Option<&SecretString>,
+        nonce: Option<&str>,
+    ) -> Result<ProviderUser, ProviderError> {
+        let account = self.verify_access_token(app, token).await?;
+        self.check_id_token(app, id_token, nonce, &account).await?;
+        Ok(account)
+    }
+
+    /// The account an authorization code proves: exchanged, then verified as an access token
+    /// (+ the id_token that came with it).
+    async fn login_with_code(
+        &self,
+        app: &SocialApp,
+        grant: &CodeGrant,
+        nonce: Option<&str>,
+    ) -> Result<ProviderUser, ProviderError> {
+        let tokens = self.exchange_code(app, grant).await?;
+        let account = self.verify_access_token(app, &tokens.access_token).await?;
+        self.check_id_token(app, tokens.id_token.as_ref(), nonce, &account)
+            .await?;
+        Ok(account)
+    }
+
+    /// An id_token that comes with an access token must be valid and name the same account.
+    async fn check_id_token(
+        &self,
+        app: &SocialApp,
+        id_token: Option<&SecretString>,
+        nonce: Option<&str>,
+        account: &ProviderUser,
+    ) -> Result<(), ProviderError> {
+        let Some(id_token) = id_token else { return Ok(()) };
+        let claimed = self.verify_id_token(app, id_token, nonce).await?;
+        if claimed.uid != account.uid {
+            return Err(ProviderError::IdTokenMismatch);
+        }
+        Ok(())
+    }
 
     /// Verifies an OIDC id_token issued for one of `app`'s client keys.
     async fn verify_id_token(
@@ -99,14 +193,39 @@ pub trait Provider: Send + Sync {
     ) -> Result<ProviderUser, ProviderError>;
 }
 
-/// Providers by id; built once at start-up.
+/// The settings sections of the providers built in.
+pub struct ProviderSections<'a> {
+    pub shared: &'a ProviderSettings,
+    pub kakao: &'a KakaoSettings,
+    pub naver: &'a NaverSettings,
+    pub apple: &'a AppleSettings,
+    pub google: &'a GoogleSettings,
+}
+
+/// The provider ids built in, in the order the spec lists them.
+pub const BUILT_IN: [&str; 4] = ["kakao", "naver", "apple", "google"];
+
+/// Providers by id; built once at start-up. Apple is also kept by type: its server-to-server
+/// notifications are verified with its keys.
 #[derive(Clone)]
-pub struct Providers(Arc<HashMap<&'static str, Arc<dyn Provider>>>);
+pub struct Providers(Arc<HashMap<&'static str, Arc<dyn Provider>>>, Arc<Apple>);
 
 impl Providers {
-    pub fn from_settings(settings: &ProviderSettings, kakao: &KakaoSettings, http: reqwest::Client) -> Self {
-        let kakao: Arc<dyn Provider> = Arc::new(Kakao::new(kakao, settings, http));
-        Self(Arc::new(HashMap::from([(kakao.id(), kakao)])))
+    pub fn from_settings(sections: ProviderSections<'_>, http: reqwest::Client) -> Self {
+        let shared = sections.shared;
+        let apple = Arc::new(Apple::new(sections.apple, shared, http.clone()));
+        let providers: [Arc<dyn Provider>; 4] = [
+            Arc::new(Kakao::new(sections.kakao, shared, http.clone())),
+            Arc::new(Naver::new(sections.naver, shared, http.clone())),
+            apple.clone(),
+            Arc::new(Google::new(sections.google, shared, http)),
+        ];
+        Self(Arc::new(providers.into_iter().map(|p| (p.id(), p)).collect()), apple)
+    }
+
+    /// Sign in with Apple, for its notifications endpoint.
+    pub fn apple(&self) -> &Apple {
+        &self.1
     }
 
     /// The same providers, each call timed and counted in `metrics`.
@@ -121,7 +240,7 @@ impl Providers {
             });
             (*id, provider)
         });
-        Self(Arc::new(metered.collect()))
+        Self(Arc::new(metered.collect()), self.1.clone())
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
@@ -139,6 +258,15 @@ pub fn http_client(settings: &ProviderSettings) -> anyhow::Result<reqwest::Clien
         .timeout(settings.timeout)
         .user_agent(concat!("authbridge/", env!("CARGO_PKG_VERSION")))
         .build()?)
+}
+
+/// A failed send: timed out (504) or not reached (502). Never the URL (it may hold a token).
+pub(crate) fn transport_error(e: reqwest::Error) -> ProviderError {
+    if e.is_timeout() {
+        ProviderError::Timeout
+    } else {
+        ProviderError::Unavailable(e.without_url().to_string())
+    }
 }
 
 /// The most of a provider's answer we read: Kakao's largest bodies (user info, JWKS) are a few KiB.

@@ -111,6 +111,9 @@ pub async fn exchange_code(
     if let Some(redirect) = &redirect {
         request = request.set_redirect_uri(Cow::Borrowed(redirect));
     }
+    if let Some(state) = &grant.state {
+        request = request.add_extra_param("state", state.clone());
+    }
     let call = |req: HttpRequest| send(http.clone(), req);
     let response = tokio::time::timeout(timeout, request.request_async(&call))
         .await
@@ -119,6 +122,9 @@ pub async fn exchange_code(
     Ok(ProviderTokens {
         access_token: SecretString::from(response.access_token().secret().to_owned()),
         id_token: response.extra_fields().id_token.clone().map(SecretString::from),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().to_owned())),
     })
 }
 

@@ -41,7 +41,6 @@ pub struct JwksCache {
 #[derive(Debug, Deserialize)]
 struct IdClaims {
     sub: String,
-    iat: i64,
     #[serde(default)]
     nonce: Option<String>,
 }
@@ -117,15 +116,39 @@ impl JwksCache {
             .collect())
     }
 
-    /// Verifies `token` and returns its payload. `nonce`, when given, must equal the claim.
+    /// Verifies `token` and returns its payload: `iss` one of `issuers`, `aud` one of
+    /// `audiences`. `nonce`, when given, must equal the claim.
     pub async fn verify(
         &self,
         http: &reqwest::Client,
         token: &str,
-        issuer: &str,
+        issuers: &[&str],
         audiences: &[String],
         nonce: Option<&str>,
     ) -> Result<(String, Value), ProviderError> {
+        let payload = self
+            .verify_claims(http, token, issuers, audiences, &["exp", "iat", "iss", "aud", "sub"])
+            .await?;
+        let claims: IdClaims = serde_json::from_value(payload.clone()).map_err(|_| ProviderError::InvalidToken)?;
+        if let Some(sent) = nonce {
+            let echoed = claims.nonce.as_deref().unwrap_or_default();
+            if !bool::from(sent.as_bytes().ct_eq(echoed.as_bytes())) {
+                return Err(ProviderError::InvalidToken);
+            }
+        }
+        Ok((claims.sub, payload))
+    }
+
+    /// The RS256 signature with a published key, `iss`, `aud`, `exp` when present (required when
+    /// named in `required`), and `iat` not in the future; the payload as it is.
+    pub async fn verify_claims(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        issuers: &[&str],
+        audiences: &[String],
+        required: &[&str],
+    ) -> Result<Value, ProviderError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| ProviderError::InvalidToken)?;
         if header.alg != Algorithm::RS256 {
             return Err(ProviderError::InvalidToken);
@@ -134,21 +157,14 @@ impl JwksCache {
         let key = self.key(http, &kid).await?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY_SECS;
-        validation.set_issuer(&[issuer]);
+        validation.set_issuer(issuers);
         validation.set_audience(audiences);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.set_required_spec_claims(required);
         let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|_| ProviderError::InvalidToken)?;
-        let claims: IdClaims = serde_json::from_value(data.claims.clone()).map_err(|_| ProviderError::InvalidToken)?;
-        let now = chrono::Utc::now().timestamp();
-        if claims.iat > now + LEEWAY_SECS as i64 {
+        let iat = data.claims["iat"].as_i64().ok_or(ProviderError::InvalidToken)?;
+        if iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
             return Err(ProviderError::InvalidToken);
         }
-        if let Some(sent) = nonce {
-            let echoed = claims.nonce.as_deref().unwrap_or_default();
-            if !bool::from(sent.as_bytes().ct_eq(echoed.as_bytes())) {
-                return Err(ProviderError::InvalidToken);
-            }
-        }
-        Ok((claims.sub, data.claims))
+        Ok(data.claims)
     }
 }

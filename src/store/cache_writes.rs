@@ -116,6 +116,17 @@ impl Cached {
         super::ping(&self.db).await
     }
 
+    /// `provider_tokens::merge_extra_data`: fields merged into the account's `extra_data`.
+    pub async fn merge_extra_data(
+        &self,
+        account: &social_account::Model,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let done = super::provider_tokens::merge_extra_data(&self.db, account, fields).await;
+        self.forget_account(&account.provider, &account.uid);
+        done
+    }
+
     pub async fn insert_site(&self, domain: &str, name: &str) -> Result<site::Model, StoreError> {
         let site = sites::insert(&self.db, domain, name).await;
         self.forget_sites_and_apps();

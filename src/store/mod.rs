@@ -10,6 +10,7 @@ pub mod email_claims;
 mod faults;
 pub mod keys;
 pub mod one_time;
+pub mod provider_tokens;
 pub mod resource_clients;
 pub mod sites;
 pub mod social;

@@ -34,6 +34,8 @@ fn from_row(row: social_app::Model, sites: Vec<i32>) -> Result<SocialApp, StoreE
     Ok(SocialApp {
         app_ids: list(&row.app_ids)?,
         client_keys: list(&row.client_keys)?,
+        settings: crate::providers::AppSettings::parse(&row.settings)
+            .map_err(|e| StoreError::Corrupt(format!("social app {} settings: {e}", row.id)))?,
         id: row.id,
         provider: row.provider,
         name: row.name,
@@ -115,6 +117,7 @@ pub async fn upsert_app(db: &DatabaseConnection, turn: &WriteTurn, app: NewSocia
         Some(row) => row.into(),
         None => social_app::ActiveModel {
             created_at: Set(Utc::now()),
+            settings: Set("{}".into()),
             ..Default::default()
         },
     };

@@ -169,6 +169,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// The Kakao this app talks to: script users and faults, count calls.
     pub kakao: kakao_emulator::Handle,
+    /// The Naver, Google and Apple this app talks to (one emulator, each provider's paths).
+    pub social: kakao_emulator::social::SocialHandle,
     pub settings: Settings,
     /// The app's group-commit writer (tests stop it to see it come back).
     pub writer: authbridge::write_queue::WriteQueue,
@@ -193,6 +195,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     LazyLock::force(&TRACING);
     let kakao = crate::kakao::start().await;
+    let social = crate::providers::start().await;
     let database = TestDatabase::create(&backend).await;
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().unwrap();
@@ -200,6 +203,11 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     settings.database.max_connections = 8;
     settings.kakao.api_base = kakao.base_url().clone();
     settings.kakao.auth_base = kakao.base_url().clone();
+    settings.naver.api_base = social.base_url().clone();
+    settings.naver.auth_base = social.base_url().clone();
+    settings.apple.base = social.base_url().clone();
+    settings.google.oauth_base = social.base_url().clone();
+    settings.google.api_base = social.base_url().clone();
     settings.providers.timeout = Duration::from_secs(1);
     tweak(&mut settings);
     let app = App::build(settings.clone()).await.expect("the app builds");
@@ -222,6 +230,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
             .unwrap(),
         db,
         kakao,
+        social,
         settings,
         writer,
         write_turn,

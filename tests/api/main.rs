@@ -2,8 +2,10 @@
 
 mod helpers;
 mod kakao;
+mod providers;
 
 mod admin;
+mod apple;
 mod bad_input;
 mod browser;
 mod cli;
@@ -13,6 +15,7 @@ mod email_ownership;
 mod emulator;
 mod enumeration;
 mod faults;
+mod google;
 mod import_django;
 mod introspection;
 mod jwt;
@@ -20,6 +23,7 @@ mod kakao_code_and_oidc;
 mod local_accounts;
 mod metrics;
 mod multi_app;
+mod naver;
 mod operations;
 mod rate_limits;
 mod revocation;
