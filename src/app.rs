@@ -90,7 +90,8 @@ impl App {
             &settings.jwt,
             &metrics,
         );
-        let providers = providers::Providers::from_settings(settings.provider_sections(), http).metered(&metrics);
+        let providers =
+            providers::Providers::from_settings(providers::ProviderSections::of(&settings), http).metered(&metrics);
         let mailer = crate::mail::Mailer::from_settings(&settings.mail)?;
         let accounts = Accounts {
             db: db.clone(),

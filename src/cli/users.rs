@@ -68,7 +68,7 @@ async fn delete(db: &sea_orm::DatabaseConnection, settings: &Settings, username:
         .await?
         .with_context(|| format!("no user {username:?}"))?;
     let providers = crate::providers::Providers::from_settings(
-        settings.provider_sections(),
+        crate::providers::ProviderSections::of(settings),
         crate::providers::http_client(&settings.providers)?,
     );
     // This process keeps no copies: caching off.

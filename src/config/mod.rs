@@ -19,7 +19,7 @@ pub use sections::{
     GoogleSettings, JwtSettings, KakaoSettings, MailSettings, MetricsSettings, NaverSettings, ProviderSettings,
     ProxySettings, RateLimitSettings, RedisSettings, ServerSettings,
 };
-pub use values::{EmailVerification, ForwardedHeader, JwtAlgorithm, LogFormat, Rate, SocialAppConfig};
+pub use values::{AppSettings, EmailVerification, ForwardedHeader, JwtAlgorithm, LogFormat, Rate, SocialAppConfig};
 
 use names::Flat;
 
@@ -71,17 +71,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The sections the providers are built from.
-    pub fn provider_sections(&self) -> crate::providers::ProviderSections<'_> {
-        crate::providers::ProviderSections {
-            shared: &self.providers,
-            kakao: &self.kakao,
-            naver: &self.naver,
-            apple: &self.apple,
-            google: &self.google,
-        }
-    }
-
     /// Loads defaults < `file` (when it exists, or always when named explicitly) < environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::new();

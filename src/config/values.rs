@@ -5,7 +5,7 @@ use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
 use ipnet::IpNet;
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 /// A rate: `N/period`, period one of `s`, `min`, `hour`, `day` or a duration (`10/30s`). N requests
@@ -166,9 +166,40 @@ pub struct SocialAppConfig {
     pub sites: Vec<i32>,
     /// Provider-specific settings (Apple `team_id`, `key_id`; Naver `link_by_email`).
     #[serde(default)]
-    pub settings: Option<crate::providers::AppSettings>,
+    pub settings: Option<AppSettings>,
 }
 
 fn default_sites() -> Vec<i32> {
     vec![1]
+}
+
+/// Provider-specific settings of one app (allauth's `SocialApp.settings`), stored as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppSettings {
+    /// Naver: the operator vouches for the addresses Naver gives (Naver says nothing of their
+    /// verification, docs/providers.md 1.4), so a first login may join an existing user with the
+    /// same verified address. Off: such a login is refused (`email_in_use`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub link_by_email: bool,
+    /// Apple: the 10-character Team ID, `iss` of the client secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    /// Apple: the 10-character Key ID of the Sign in with Apple key (`.p8`, kept as the secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+impl AppSettings {
+    /// From the stored JSON; unknown keys are ignored (allauth's settings may hold others).
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_json::from_str(text)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
 }

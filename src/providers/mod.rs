@@ -202,6 +202,19 @@ pub struct ProviderSections<'a> {
     pub google: &'a GoogleSettings,
 }
 
+impl<'a> ProviderSections<'a> {
+    /// The sections of `settings` the providers are built from.
+    pub fn of(settings: &'a crate::config::Settings) -> Self {
+        Self {
+            shared: &settings.providers,
+            kakao: &settings.kakao,
+            naver: &settings.naver,
+            apple: &settings.apple,
+            google: &settings.google,
+        }
+    }
+}
+
 /// The provider ids built in, in the order the spec lists them.
 pub const BUILT_IN: [&str; 4] = ["kakao", "naver", "apple", "google"];
 
