@@ -10,8 +10,8 @@ use super::{
 };
 use crate::{
     audit::{Entry, Origin, event},
-    error::ApiError,
-    providers::AppleEvent,
+    error::{ApiError, code},
+    providers::{AppleEvent, ProviderError},
     state::AppState,
     store,
 };
@@ -40,8 +40,8 @@ impl AppleNotificationsApi {
     /// with the app (`consent-revoked`) or deletes the Apple Account (`account-delete`): the
     /// social account is removed, the Apple token kept for it revoked and the user's tokens
     /// revoked, as Kakao's unlink webhook does. `email-disabled` / `email-enabled` are recorded in
-    /// the account's `extra_data`. A notification not signed by Apple for one of our apps → 400.
-    /// Unknown user → 200 (idempotent: Apple may deliver twice).
+    /// the account's `extra_data`. A notification not signed by Apple for one of our apps → 401;
+    /// no Apple app configured → 404. Unknown user → 200 (idempotent: Apple may deliver twice).
     #[oai(
         path = "/accounts/apple/notifications/",
         method = "post",
@@ -58,11 +58,26 @@ impl AppleNotificationsApi {
             .into_iter()
             .filter(|a| a.provider == "apple")
             .collect();
-        let note = state
+        if apps.is_empty() {
+            return Err(crate::login::not_configured());
+        }
+        let note = match state
             .providers
             .apple()
             .verify_notification(&apps, &body.into_inner().payload)
-            .await?;
+            .await
+        {
+            Ok(note) => note,
+            // Not Apple speaking (bad signature, unknown key, another app's `aud`): the caller
+            // failed to authenticate, as a wrong admin key at Kakao's webhook.
+            Err(ProviderError::InvalidToken | ProviderError::AppMismatch) => {
+                return Err(ApiError::unauthorized(
+                    code::NOT_AUTHENTICATED,
+                    "Not a notification signed by Apple for this server.",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let Some(account) = store::social::find_account_of_apps(&state.db, "apple", &note.sub, &[note.app_id]).await?
         else {
             return Ok(EmptyReply::Ok(Json(EmptyResponse {})));
