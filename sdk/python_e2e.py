@@ -113,6 +113,8 @@ def main():
     ap.add_argument("--base-url", required=True)
     ap.add_argument("--spec", required=True, help="the spec the client was generated from")
     ap.add_argument("--kakao-token", required=True, help="a Kakao access token of the emulator")
+    ap.add_argument("--naver-token", help="a Naver access token of the Naver/Apple emulator")
+    ap.add_argument("--apple-code", help="a Sign in with Apple authorization code of that emulator")
     ap.add_argument("--admin-username", help="a staff user, for the admin API step")
     ap.add_argument("--admin-password")
     args = ap.parse_args()
@@ -182,6 +184,25 @@ def main():
         expect(isinstance(r.parsed, ValidationErrorBody), f"parsed as {type(r.parsed).__name__}")
         expect(r.parsed.code == "invalid_provider_token", f"code {r.parsed.code!r}")
         return f"400 {r.parsed.code}, non_field_errors={r.parsed.non_field_errors!r}"
+
+    def step_naver():
+        if not args.naver_token:
+            raise Skip("no --naver-token")
+        r = op("post", "/accounts/rest-auth/{provider}/").sync_detailed("naver", client=client, body=SocialLoginRequest(access_token=args.naver_token))
+        expect(r.status_code == 200, f"status {r.status_code}: {r.content[:300]!r}")
+        expect(isinstance(r.parsed, TokenPairResponse), f"parsed as {type(r.parsed).__name__}")
+        expect(r.parsed.user.pk != state.get("pk"), "a Naver login joined the Kakao user")
+        return f"user pk={r.parsed.user.pk} username={r.parsed.user.username!r}"
+
+    def step_apple():
+        if not args.apple_code:
+            raise Skip("no --apple-code")
+        body = SocialLoginRequest.from_dict({"code": args.apple_code, "user": {"name": {"firstName": "Sdk", "lastName": "Apple"}}})
+        r = op("post", "/accounts/rest-auth/{provider}/").sync_detailed("apple", client=client, body=body)
+        expect(r.status_code == 200, f"status {r.status_code}: {r.content[:300]!r}")
+        expect(isinstance(r.parsed, TokenPairResponse), f"parsed as {type(r.parsed).__name__}")
+        expect(r.parsed.user.first_name == "Sdk", f"first name {r.parsed.user.first_name!r}")
+        return f"user pk={r.parsed.user.pk} email={r.parsed.user.email!r}"
 
     def step_get_user():
         expect("access" in state, "no access token (login failed)")
@@ -270,6 +291,8 @@ def main():
     c.run("kakao exchange (POST /accounts/rest-auth/kakao/)", step_login)
     c.run("kakao exchange again: same user", step_login_again)
     c.run("kakao exchange with a bad Kakao token -> 400", step_bad_kakao_token)
+    c.run("naver exchange (POST /accounts/rest-auth/naver/)", step_naver)
+    c.run("apple code exchange with the first authorization's name (POST /accounts/rest-auth/apple/)", step_apple)
     c.run("get user (GET /rest-auth/user/, Bearer)", step_get_user)
     c.run("get user without credentials -> 401", step_get_user_anonymous)
     c.run("admin API: list users as staff (GET /admin/api/users/)", step_admin)

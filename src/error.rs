@@ -304,6 +304,10 @@ impl From<AccountError> for ApiError {
                 "Your account has no password set up: this is your last way to sign in.",
             ),
             AccountError::BadAdminKey => ApiError::unauthorized(code::NOT_AUTHENTICATED, "Invalid admin key."),
+            AccountError::UnsignedNotice => ApiError::unauthorized(
+                code::NOT_AUTHENTICATED,
+                "Not a notification signed by the provider for this server.",
+            ),
             AccountError::Provider(e) => e.into(),
             AccountError::Store(e) => e.into(),
             AccountError::Token(e) => e.into(),

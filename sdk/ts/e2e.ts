@@ -42,6 +42,11 @@ function arg(name: string): string {
   return process.argv[i + 1];
 }
 
+function optionalArg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 || i + 1 >= process.argv.length ? undefined : process.argv[i + 1];
+}
+
 const baseUrl = arg("base-url");
 const spec = JSON.parse(readFileSync(arg("spec"), "utf8")) as { paths: Record<string, Record<string, unknown>> };
 const inSpec = (method: string, path: string) => Boolean(spec.paths?.[path]?.[method]);
@@ -102,6 +107,30 @@ await step("kakao exchange with a bad Kakao token -> 400", async () => {
   const err = error as Schemas["ValidationErrorBody"];
   expect(err.code === "invalid_provider_token", `code ${err.code}`);
   return `400 ${err.code}`;
+});
+
+await step("naver exchange (POST /accounts/rest-auth/naver/)", async () => {
+  const naverToken = optionalArg("naver-token");
+  if (!naverToken) throw new Skip("no --naver-token");
+  const { data, error, response } = await client.POST("/accounts/rest-auth/{provider}/", {
+    params: { path: { provider: "naver" } },
+    body: { access_token: naverToken },
+  });
+  expect(response.status === 200 && data, `status ${response.status}: ${JSON.stringify(error)}`);
+  expect(data.user.pk !== state.pk, "a Naver login joined the Kakao user");
+  return `user pk=${data.user.pk}`;
+});
+
+await step("apple code exchange with the first authorization's name (POST /accounts/rest-auth/apple/)", async () => {
+  const appleCode = optionalArg("apple-code");
+  if (!appleCode) throw new Skip("no --apple-code");
+  const { data, error, response } = await client.POST("/accounts/rest-auth/{provider}/", {
+    params: { path: { provider: "apple" } },
+    body: { code: appleCode, user: { name: { firstName: "Sdk", lastName: "Apple" } } },
+  });
+  expect(response.status === 200 && data, `status ${response.status}: ${JSON.stringify(error)}`);
+  expect(data.user.first_name === "Sdk", `first name ${data.user.first_name}`);
+  return `user pk=${data.user.pk} email=${data.user.email}`;
 });
 
 await step("get user (GET /rest-auth/user/, Bearer)", async () => {

@@ -35,6 +35,9 @@ pub enum AccountError {
     /// A provider's webhook came with a key no app of the provider has.
     #[error("the webhook's admin key is not an app's")]
     BadAdminKey,
+    /// A provider's signed notification is not signed by the provider for one of our apps.
+    #[error("the notification is not signed by the provider for this server")]
+    UnsignedNotice,
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 use super::{AccountError, Accounts, Credential};
 use crate::{
     audit::{Entry, Origin, event},
-    providers::AppleEvent,
+    providers::{AppleEvent, ProviderError},
     store::{self, StoreError},
     tokens::IssuedPair,
 };
@@ -130,7 +130,16 @@ impl Accounts {
             .into_iter()
             .filter(|a| a.provider == "apple")
             .collect();
-        let note = self.providers.apple().verify_notification(&apps, payload).await?;
+        if apps.is_empty() {
+            return Err(AccountError::ProviderNotConfigured);
+        }
+        let note = match self.providers.apple().verify_notification(&apps, payload).await {
+            Ok(note) => note,
+            // Not Apple speaking (bad signature, unknown key, another app's `aud`): the caller
+            // failed to authenticate, as with a wrong admin key at Kakao's notice.
+            Err(ProviderError::InvalidToken | ProviderError::AppMismatch) => return Err(AccountError::UnsignedNotice),
+            Err(e) => return Err(e.into()),
+        };
         let app_ids = [note.app_id];
         let found = store::social::find_account_of_apps(&self.db, "apple", &note.sub, &app_ids);
         let Some(account) = found.await? else {

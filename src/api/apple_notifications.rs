@@ -34,8 +34,8 @@ impl AppleNotificationsApi {
     /// with the app (`consent-revoked`) or deletes the Apple Account (`account-delete`): the
     /// social account is removed, the Apple token kept for it revoked and the user's tokens
     /// revoked, as Kakao's unlink webhook does. `email-disabled` / `email-enabled` are recorded in
-    /// the account's `extra_data`. A notification not signed by Apple for one of our apps → 400.
-    /// Unknown user → 200 (idempotent: Apple may deliver twice).
+    /// the account's `extra_data`. A notification not signed by Apple for one of our apps → 401;
+    /// no Apple app configured → 404. Unknown user → 200 (idempotent: Apple may deliver twice).
     #[oai(
         path = "/accounts/apple/notifications/",
         method = "post",

@@ -96,7 +96,7 @@ async fn apples_consent_revoked_notification_unlinks_and_revokes(backend: Backen
 
     let mut forged_claims = event("consent-revoked", "000200.def.0002");
     forged_claims["aud"] = json!("com.someone.else");
-    assert_error(notify(&app, &forged_claims).await, 400, "invalid_provider_token").await;
+    assert_error(notify(&app, &forged_claims).await, 401, "not_authenticated").await;
     let forged = app
         .kakao
         .sign_id_token(&event("consent-revoked", "000200.def.0002"))
@@ -104,7 +104,11 @@ async fn apples_consent_revoked_notification_unlinks_and_revokes(backend: Backen
     let forged = app
         .post_json("/accounts/apple/notifications/", &json!({"payload": forged}))
         .await;
-    assert_error(forged, 400, "invalid_provider_token").await;
+    assert_error(forged, 401, "not_authenticated").await;
+    let garbage = app
+        .post_json("/accounts/apple/notifications/", &json!({"payload": ""}))
+        .await;
+    assert_error(garbage, 401, "not_authenticated").await;
     assert_eq!(app.count_accounts().await, 1, "nothing changed by forged notifications");
 
     assert_eq!(
