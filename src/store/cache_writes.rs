@@ -6,7 +6,10 @@ use entity::{site, social_account, user};
 use sea_orm::DatabaseConnection;
 
 use super::{StoreError, WriteTurn, admin, cache::Cached, sites, social, tokens, users};
-use crate::providers::{ProviderUser, SocialApp};
+use crate::{
+    config::AppSettings,
+    providers::{ProviderUser, SocialApp},
+};
 
 impl Cached {
     /// The write turn of the database (SQLite's one writer), for its other writers.
@@ -149,6 +152,15 @@ impl Cached {
         let saved = social::upsert_app(&self.db, &self.turn, app).await;
         self.forget_sites_and_apps();
         saved
+    }
+
+    /// `provider_tokens::set_app_settings` of the app just saved; returns it with them.
+    pub async fn set_app_settings(&self, mut app: SocialApp, settings: AppSettings) -> Result<SocialApp, StoreError> {
+        let done = super::provider_tokens::set_app_settings(&self.db, app.id, &settings).await;
+        self.forget_sites_and_apps();
+        done?;
+        app.settings = settings;
+        Ok(app)
     }
 
     pub async fn delete_social_app(&self, id: i32) -> Result<(), StoreError> {

@@ -238,6 +238,27 @@ async fn sites_social_apps_and_signing_keys_through_the_admin_api() {
         "{listed}"
     );
     assert!(!listed.contains("SECRET-VALUE"), "secrets are write-only: {listed}");
+    let apple = app
+        .post_json_as(
+            &admin,
+            "/admin/api/socialapps/",
+            &json!({"provider": "apple", "name": "Apple", "client_id": "com.shop.app", "secret": "-----BEGIN PRIVATE KEY-----",
+               "settings": {"team_id": "TEAM123456", "key_id": "KEY1234567"}, "sites": [site["id"]]}),
+        )
+        .await;
+    assert_eq!(apple.status(), 200);
+    let apple: Value = apple.json().await.unwrap();
+    assert_eq!(
+        apple["settings"],
+        json!({"link_by_email": false, "team_id": "TEAM123456", "key_id": "KEY1234567"})
+    );
+    let stored = authbridge::store::social::list_apps(&app.db).await.unwrap();
+    let stored = stored.iter().find(|a| a.provider == "apple").unwrap();
+    assert_eq!(
+        stored.settings.team_id.as_deref(),
+        Some("TEAM123456"),
+        "the settings reach the provider"
+    );
 
     let old = app.login_new_kakao_user(9101).await;
     let rotated: Value = app

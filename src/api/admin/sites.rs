@@ -10,6 +10,7 @@ use super::{record, staff};
 use crate::{
     api::{ApiTags, Body, CurrentUser},
     audit::{Entry, Origin, event},
+    config::AppSettings,
     error::{ApiError, code},
     state::AppState,
     store::{StoreError, social::NewSocialApp},
@@ -47,6 +48,43 @@ pub struct SocialAppResponse {
     pub app_ids: Vec<String>,
     pub client_keys: Vec<String>,
     pub sites: Vec<i32>,
+    pub settings: SocialAppSettings,
+}
+
+/// A social app's provider settings (allauth's `SocialApp.settings`).
+#[derive(Debug, Default, Object, Deserialize)]
+pub struct SocialAppSettings {
+    /// Naver: the operator vouches for the addresses Naver gives, so a first login may join an
+    /// existing user with the same address (off: refused with `email_in_use`).
+    #[serde(default)]
+    #[oai(default)]
+    pub link_by_email: bool,
+    /// Apple: the Team ID (`iss` of the client secret authbridge signs).
+    #[oai(skip_serializing_if_is_none)]
+    pub team_id: Option<String>,
+    /// Apple: the Key ID of the Sign in with Apple key (the `.p8` is the app's `secret`).
+    #[oai(skip_serializing_if_is_none)]
+    pub key_id: Option<String>,
+}
+
+impl From<SocialAppSettings> for AppSettings {
+    fn from(s: SocialAppSettings) -> Self {
+        Self {
+            link_by_email: s.link_by_email,
+            team_id: s.team_id,
+            key_id: s.key_id,
+        }
+    }
+}
+
+impl From<AppSettings> for SocialAppSettings {
+    fn from(s: AppSettings) -> Self {
+        Self {
+            link_by_email: s.link_by_email,
+            team_id: s.team_id,
+            key_id: s.key_id,
+        }
+    }
 }
 
 /// A social app to create, or to replace (matched by provider and client id).
@@ -74,6 +112,10 @@ pub struct SocialAppRequest {
     /// Sites the app is enabled on.
     #[serde(default)]
     pub sites: Vec<i32>,
+    /// Provider settings (Naver's `link_by_email`, Apple's `team_id` and `key_id`); replaced
+    /// as a whole, none when absent.
+    #[serde(default)]
+    pub settings: Option<SocialAppSettings>,
 }
 
 impl fmt::Debug for SocialAppRequest {
@@ -136,6 +178,7 @@ fn app(app: crate::providers::SocialApp) -> SocialAppResponse {
         app_ids: app.app_ids,
         client_keys: app.client_keys,
         sites: app.sites,
+        settings: app.settings.into(),
     }
 }
 
@@ -256,6 +299,7 @@ impl AdminSitesApi {
     ) -> Result<SocialAppReply, ApiError> {
         let admin = staff(&caller)?;
         let body = body.into_inner();
+        let settings = AppSettings::from(body.settings.unwrap_or_default());
         if state.providers.get(&body.provider).is_none() {
             return Err(ApiError::field(code::INVALID, "provider", "Unknown provider."));
         }
@@ -276,6 +320,7 @@ impl AdminSitesApi {
                 StoreError::NotFound(_) => ApiError::field(code::INVALID, "sites", "No such site."),
                 e => e.into(),
             })?;
+        let saved = state.cached.set_app_settings(saved, settings).await?;
         let entry = Entry::new(event::SOCIAL_APP_SAVED).provider(&saved.provider);
         record(
             &state,
