@@ -100,10 +100,7 @@ impl Provider for Google {
     /// app's client ids (token substitution, as Kakao's `app_id`); userinfo says who it is.
     #[tracing::instrument(skip_all, fields(provider = "google"))]
     async fn verify_access_token(&self, app: &SocialApp, token: &SecretString) -> Result<ProviderUser, ProviderError> {
-        let text = token.expose_secret();
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ProviderError::InvalidToken);
-        }
+        let text = super::token_text(token)?;
         let info = self
             .http
             .get(Self::url(&self.oauth_base, "/tokeninfo")?)
@@ -182,17 +179,6 @@ impl Provider for Google {
             .await
             .map_err(|_| ProviderError::Timeout)??;
         parse_user(app, claims)
-    }
-
-    fn can_unlink(&self, _app: &SocialApp) -> bool {
-        true
-    }
-
-    async fn unlink(&self, app: &SocialApp, _uid: &str, kept: Option<&KeptToken>) -> Result<(), ProviderError> {
-        match kept {
-            Some(kept) => self.revoke(app, kept).await,
-            None => Ok(()),
-        }
     }
 
     /// `POST /revoke` (docs/providers.md 2.6): 200 when revoked; 400 when the token is already

@@ -106,12 +106,7 @@ impl Provider for Kakao {
 
     #[tracing::instrument(skip_all, fields(provider = "kakao"))]
     async fn verify_access_token(&self, app: &SocialApp, token: &SecretString) -> Result<ProviderUser, ProviderError> {
-        // A token that cannot even be sent in a header (control or non-ASCII characters) is not
-        // a Kakao token: the client's mistake (400), not an unreachable Kakao (502).
-        let token_text = token.expose_secret();
-        if token_text.is_empty() || !token_text.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ProviderError::InvalidToken);
-        }
+        super::token_text(token)?;
         let calls = async {
             tokio::try_join!(
                 self.get_json("/v1/user/access_token_info", token),
@@ -142,6 +137,11 @@ impl Provider for Kakao {
     /// `POST /v1/user/unlink` with `KakaoAK <admin key>` (kakao-api.md 6.2); -101 "not linked"
     /// means it is already done.
     #[tracing::instrument(skip_all, fields(provider = "kakao"))]
+    /// Only with the app's admin key.
+    fn can_unlink(&self, app: &SocialApp) -> bool {
+        !app.admin_key.expose_secret().is_empty()
+    }
+
     async fn unlink(&self, app: &SocialApp, uid: &str, _kept: Option<&KeptToken>) -> Result<(), ProviderError> {
         let url = self
             .api_base

@@ -131,10 +131,7 @@ impl Provider for Naver {
     /// app's token names another id and cannot reach an account made through ours by uid.
     #[tracing::instrument(skip_all, fields(provider = "naver"))]
     async fn verify_access_token(&self, app: &SocialApp, token: &SecretString) -> Result<ProviderUser, ProviderError> {
-        let text = token.expose_secret();
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ProviderError::InvalidToken);
-        }
+        super::token_text(token)?;
         let profile = tokio::time::timeout(self.timeout, self.profile(token))
             .await
             .map_err(|_| ProviderError::Timeout)??;
@@ -195,17 +192,6 @@ impl Provider for Naver {
             user.kept = Some(KeptToken::refresh(refresh));
         }
         Ok(user)
-    }
-
-    fn can_unlink(&self, _app: &SocialApp) -> bool {
-        true
-    }
-
-    async fn unlink(&self, app: &SocialApp, _uid: &str, kept: Option<&KeptToken>) -> Result<(), ProviderError> {
-        match kept {
-            Some(kept) => self.revoke(app, kept).await,
-            None => Ok(()),
-        }
     }
 
     /// `POST /oauth2.0/revoke` (docs/providers.md 1.7, the current form; the legacy
