@@ -137,9 +137,14 @@ impl Tokens {
         }
     }
 
-    /// When the row of a token may be purged: its `exp`, bounded so any `exp` fits every backend.
+    /// When the row of a token may be purged: never before its `exp`, or a purge would make a
+    /// spent token of ours claimable again (whatever the lifetime is configured to now). A token
+    /// made elsewhere (no session) is bounded so any `exp` fits every backend.
     fn row_expiry(&self, claims: &Claims) -> DateTime<Utc> {
-        timestamp(claims.exp).min(at(Utc::now(), self.refresh_lifetime))
+        match claims.sid {
+            Some(_) => timestamp(claims.exp),
+            None => timestamp(claims.exp).min(at(Utc::now(), self.refresh_lifetime)),
+        }
     }
 
     /// A successor's refresh claims, issued at `issued_at`. Its `exp` is `iat` plus the lifetime

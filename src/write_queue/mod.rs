@@ -144,8 +144,7 @@ pub struct Spent {
     /// through the row it was adopted with.
     pub family: Option<String>,
     pub issued_at: DateTime<Utc>,
-    /// Never before the token's `exp`: the row must outlive the token, or a purge would make a
-    /// spent token claimable again.
+    /// When the row may be purged: the token's `exp` (see `Tokens::row_expiry`).
     pub expires_at: DateTime<Utc>,
 }
 

@@ -19,7 +19,7 @@ async fn a_stopped_token_writer_answers_503_and_comes_back(backend: Backend) {
 
     app.writer.stop_for_tests();
 
-    let response = app.post_kakao_login(&json!({"access_token": "t-2"})).await;
+    let response = app.refresh(session["refresh"].as_str().unwrap()).await;
     assert_error(response, 503, "service_unavailable").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut refreshed = app.refresh(session["refresh"].as_str().unwrap()).await;

@@ -13,6 +13,7 @@ on_every_backend!(
     a_login_writes_no_refresh_row_and_a_rotation_writes_only_the_spent_one,
     blacklisting_a_never_rotated_token_stores_a_row_that_blocks_it,
     a_live_row_stored_before_logins_stopped_writing_rows_still_rotates_once,
+    a_spent_row_outlives_its_token_when_the_lifetime_is_shortened,
     replaying_a_spent_token_after_the_grace_interval_revokes_the_family,
     twenty_concurrent_refreshes_of_one_token_make_one_successor,
     a_rotation_for_a_deleted_user_claims_nothing_and_spares_its_batch,
@@ -448,4 +449,39 @@ async fn a_rotation_for_a_deleted_user_claims_nothing_and_spares_its_batch(backe
         .await
         .unwrap();
     assert_eq!(stored, 2);
+}
+
+/// A spent token whose row were purged before the token expired could be claimed again (a
+/// second successor, no reuse detection): the row keeps the token's `exp` whatever the lifetime
+/// is configured to when it is spent.
+async fn a_spent_row_outlives_its_token_when_the_lifetime_is_shortened(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r1 = app.login_new_kakao_user(1).await["refresh"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut shorter = app.settings.clone();
+    shorter.jwt.refresh_token_lifetime = std::time::Duration::from_secs(3600);
+    let second = authbridge::app::App::build(shorter).await.unwrap();
+    let second_address = format!("http://127.0.0.1:{}", second.port());
+    tokio::spawn(second.run_until_stopped(std::future::pending()));
+
+    let refreshed = app
+        .client
+        .post(format!("{second_address}/rest-auth/token/refresh/"))
+        .json(&json!({"refresh": r1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let in_two_hours = chrono::Utc::now() + chrono::Duration::hours(2);
+    authbridge::store::tokens::purge_expired(&app.db, in_two_hours)
+        .await
+        .unwrap();
+
+    let row = row_of(&app, &r1).await.expect("the spent row is kept");
+    assert_eq!(
+        row.expires_at.timestamp(),
+        crate::jwt::payload(&r1)["exp"].as_i64().unwrap()
+    );
 }
