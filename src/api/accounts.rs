@@ -60,7 +60,8 @@ pub struct UserExport {
     pub user: ExportedUser,
     pub email_addresses: Vec<ExportedEmail>,
     pub social_accounts: Vec<ExportedSocialAccount>,
-    /// Refresh tokens issued (identified by `jti`; the tokens themselves are not stored).
+    /// Refresh tokens spent (rotated) or blacklisted, identified by `jti`: a token never used has
+    /// no row (the tokens themselves are never stored).
     pub sessions: Vec<ExportedSession>,
     /// Opaque keys (stored as hashes only; creation times).
     pub opaque_tokens_created: Vec<String>,
