@@ -110,6 +110,9 @@ TARGETS = [
     ("refresh >= 8% of hello", "refresh", "hello", 0.08),
 ]
 LOGINS = ("kakao-existing", "kakao-new", "kakao-new-common")
+# Issue 22: shown against relay beside Kakao's logins, with no issue-25 target. Relay makes Kakao's
+# two provider calls; naver-existing makes one, apple-idtoken none (the keys are cached).
+OTHER_PROVIDER_LOGINS = ("naver-existing", "apple-idtoken")
 
 
 def fmt_rps(x):
@@ -266,7 +269,7 @@ def mode_section(mode, recs, verdicts, titled):
         else:
             context.append(f"- @{c}: relay {fmt_rps(relay)} req/s")
         for backend in backends:
-            for scen in LOGINS:
+            for scen in LOGINS + OTHER_PROVIDER_LOGINS:
                 a = rps(backend, scen, c)
                 if a is not None:
                     context.append(f"  - {backend} {scen}: {a / relay * 100:.1f}% of relay")
