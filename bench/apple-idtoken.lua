@@ -3,7 +3,7 @@
 -- wrk ... -s apple-idtoken.lua URL -- TOKENFILE
 local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
-local reqs, i = {}, 0
+local reqs = {}
 
 function init(args)
   local headers = { ["Content-Type"] = "application/json" }
@@ -12,12 +12,8 @@ function init(args)
     reqs[k] = wrk.format("POST", "/accounts/rest-auth/apple/", headers,
       '{"id_token":"' .. token .. '","nonce":"' .. nonce .. '"}')
   end
-  i = (tid or 0) * 7919
 end
 
-function request()
-  i = i + 1
-  return reqs[(i % #reqs) + 1]
-end
+request = common.serve(reqs)
 
 response = common.default_response

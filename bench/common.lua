@@ -69,6 +69,16 @@ function M.publish()
   status_list = table.concat(parts, ",")
 end
 
+-- request() for a scenario of prepared requests (filled by init()): each in turn, every thread
+-- from its own offset, so that threads start at different users.
+function M.serve(reqs)
+  local i
+  return function()
+    i = (i or (tid or 0) * 7919) + 1
+    return reqs[(i % #reqs) + 1]
+  end
+end
+
 -- Default response(): count and publish cheaply (publish only when something went wrong).
 function M.default_response(status, headers, body)
   if status < 200 or status > 299 then

@@ -3,18 +3,14 @@
 -- wrk ... -s mock-direct.lua URL -- N
 local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
-local reqs, i = {}, 0
+local reqs = {}
 
 function init(args)
   for k = 1, tonumber(args[1] or "1000") do
     reqs[k] = wrk.format("GET", "/v2/user/me", { ["Authorization"] = "Bearer u" .. k })
   end
-  i = (tid or 0) * 7919
 end
 
-function request()
-  i = i + 1
-  return reqs[(i % #reqs) + 1]
-end
+request = common.serve(reqs)
 
 response = common.default_response

@@ -2,18 +2,14 @@
 -- access tokens. wrk ... -s user.lua URL -- ACCESSFILE
 local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
-local reqs, i = {}, 0
+local reqs = {}
 
 function init(args)
   for k, token in ipairs(common.read_lines(args[1])) do
     reqs[k] = wrk.format("GET", "/rest-auth/user/", { ["Authorization"] = "Bearer " .. token })
   end
-  i = (tid or 0) * 7919
 end
 
-function request()
-  i = i + 1
-  return reqs[(i % #reqs) + 1]
-end
+request = common.serve(reqs)
 
 response = common.default_response

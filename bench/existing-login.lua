@@ -2,7 +2,7 @@
 -- wrk ... -s kakao-existing.lua URL -- N
 local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
-local reqs, i = {}, 0
+local reqs = {}
 
 function init(args)
   local n = tonumber(args[1] or "1000")
@@ -10,12 +10,8 @@ function init(args)
   for k = 1, n do
     reqs[k] = wrk.format("POST", "/accounts/rest-auth/kakao/", headers, '{"access_token":"u' .. k .. '"}')
   end
-  i = (tid or 0) * 7919 -- threads start at different users
 end
 
-function request()
-  i = i + 1
-  return reqs[(i % #reqs) + 1]
-end
+request = common.serve(reqs)
 
 response = common.default_response
