@@ -19,7 +19,7 @@ use crate::{
     accounts::{AccountError, Connected, Credential, UnlinkNotice},
     audit::Origin,
     error::{ApiError, code},
-    ratelimit::ClientIp,
+    ratelimit::{Action, ClientIp},
     state::AppState,
 };
 
@@ -132,6 +132,8 @@ impl SocialAccountsApi {
         let body = body.into_inner();
         caller.step_up(&state, &client, body.password).await?;
         let credential = Credential::try_from(body.credential)?;
+        // As a login: each attempt costs calls on the app's provider quota.
+        state.limits.check(Action::SocialLogin, &client, None).await?;
         let site_id = current_site_id(&state, req).await?;
         let connected = state
             .accounts

@@ -358,7 +358,7 @@ pub struct RateLimitSettings {
     pub introspect_per_client: Rate,
     /// Token introspection requests per client IP.
     pub introspect_per_ip: Rate,
-    /// Social logins per client IP: each attempt costs two calls on the app's Kakao quota.
+    /// Social logins and connects per client IP: each attempt costs calls on the provider quota.
     pub social_login_per_ip: Rate,
     /// Most entries each in-memory budget table keeps (per action and scope); past it the oldest
     /// is dropped, so a flood of distinct names or addresses cannot grow memory without bound.

@@ -338,6 +338,19 @@ async fn the_in_memory_budgets_keep_at_most_their_cap_of_entries() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_an_account_spends_the_social_login_budget_before_kakao_is_asked() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.rate_limits.social_login_per_ip = per_hour(1)).await;
+    let pair: Value = app.login_new_kakao_user(1).await;
+    let access = pair["access"].as_str().unwrap();
+    app.kakao.accepts_token("t-2", crate::kakao::minimal_user(2));
+
+    let response = app.connect_kakao(access, "t-2").await;
+
+    assert_throttled(response).await;
+    assert_eq!(app.kakao.calls("/v2/user/me"), 1, "only the login asked Kakao");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn social_logins_have_a_per_ip_budget_checked_before_kakao_is_asked() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.rate_limits.social_login_per_ip = per_hour(2)).await;
     for id in 1..=2 {
