@@ -92,14 +92,13 @@ impl App {
         );
         let providers =
             providers::Providers::from_settings(providers::ProviderSections::of(&settings), http).metered(&metrics);
-        let mailer = crate::mail::Mailer::from_settings(&settings.mail)?;
         let accounts = Accounts {
             db: db.clone(),
             cached: cached.clone(),
             tokens: tokens.clone(),
-            queue: queue.clone(),
+            queue,
             providers: providers.clone(),
-            mailer: mailer.clone(),
+            mailer: crate::mail::Mailer::from_settings(&settings.mail)?,
             limits: limits.clone(),
             audit: audit.clone(),
             settings: Arc::new(settings.accounts.clone()),
@@ -111,10 +110,8 @@ impl App {
             audit,
             tokens,
             cached,
-            queue,
             providers,
             metrics,
-            mailer,
             db,
             settings: Arc::new(settings),
         });
@@ -153,7 +150,7 @@ impl App {
     /// The write queue, for the test hook that stops it (`stop_for_tests`).
     #[doc(hidden)]
     pub fn write_queue(&self) -> WriteQueue {
-        self.state.queue.clone()
+        self.state.accounts.queue.clone()
     }
 
     pub fn state(&self) -> &AppState {

@@ -5,8 +5,8 @@ use std::{ops::Deref, sync::Arc};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    config::Settings, mail::Mailer, metrics::Metrics, providers::Providers, ratelimit::RateLimiter,
-    store::cache::Cached, tokens::Tokens,
+    config::Settings, metrics::Metrics, providers::Providers, ratelimit::RateLimiter, store::cache::Cached,
+    tokens::Tokens,
 };
 
 /// One pointer to the shared parts. The route's `.data()` clones the state into every request:
@@ -38,10 +38,6 @@ pub struct Shared {
     pub settings: Arc<Settings>,
     pub providers: Providers,
     pub tokens: Tokens,
-    /// Group commit of the hot paths' writes: refresh tokens (through `tokens`) and first social
-    /// logins' users (`state.queue.sign_up(…)`).
-    pub queue: crate::write_queue::WriteQueue,
-    pub mailer: Mailer,
     /// Login, registration, password-reset and introspection budgets: `state.limits.check(…).await?` first.
     pub limits: RateLimiter,
     /// The security trail: `state.audit.record(&origin, Entry::new(…))` queues, never waits.

@@ -1,6 +1,8 @@
 //! Deleting a user: unlinked at every provider first, then deleted with everything it owns.
 
-use super::{AccountError, Accounts, Actor};
+use entity::social_account;
+
+use super::{AccountError, Accounts, Actor, error::logged};
 use crate::{
     audit::{Entry, Origin, event},
     providers::{Providers, SocialApp},
@@ -18,23 +20,13 @@ pub async fn delete_user(cached: &Cached, providers: &Providers, user_id: i32) -
         let Some(provider) = providers.get(&account.provider) else {
             continue;
         };
-        // With the app the account came through (Kakao ids are per app, and so are its admin
-        // keys). An account from before that was recorded: the provider's first app that can.
-        let can_unlink = |a: &&SocialApp| a.provider == account.provider && provider.can_unlink(a);
-        let app = match account.social_app_id {
-            Some(id) => apps.iter().filter(can_unlink).find(|a| a.id == id),
-            None => apps.iter().find(can_unlink),
-        };
         // The token kept at login (Naver, Apple, Google): what those providers revoke with.
         let kept = store::provider_tokens::find_kept(db, account.id).await?;
-        match app {
-            Some(app) => {
-                let unlinked = provider.unlink(app, &account.uid, kept.as_ref()).await;
-                if let Err(e) = &unlinked {
-                    super::error::log_provider_failure(&account.provider, e);
-                }
-                unlinked?;
-            }
+        match app_of(&apps, &account, |app| provider.can_unlink(app)) {
+            Some(app) => logged(
+                &account.provider,
+                provider.unlink(app, &account.uid, kept.as_ref()).await,
+            )?,
             None => {
                 tracing::warn!(provider = %account.provider, "no app credentials to unlink with; deleting locally only")
             }
@@ -65,7 +57,7 @@ impl Accounts {
 pub(super) async fn revoke_kept_token(
     db: &sea_orm::DatabaseConnection,
     providers: &Providers,
-    account: &entity::social_account::Model,
+    account: &social_account::Model,
 ) -> Result<(), AccountError> {
     let Some(kept) = store::provider_tokens::find_kept(db, account.id).await? else {
         return Ok(());
@@ -74,19 +66,21 @@ pub(super) async fn revoke_kept_token(
         return Ok(());
     };
     let apps = store::social::list_apps(db).await?;
-    let app = apps
-        .iter()
-        .filter(|a| a.provider == account.provider)
-        .find(|a| account.social_app_id.is_none_or(|id| id == a.id));
-    match app {
-        Some(app) => {
-            let revoked = provider.revoke(app, &kept).await;
-            if let Err(e) = &revoked {
-                super::error::log_provider_failure(&account.provider, e);
-            }
-            revoked?;
-        }
+    match app_of(&apps, account, |_| true) {
+        Some(app) => logged(&account.provider, provider.revoke(app, &kept).await)?,
         None => tracing::warn!(provider = %account.provider, "the app of a kept token is gone; not revoked"),
     }
     Ok(())
+}
+
+/// The app `account` came through, among the provider's apps that are `usable` (Kakao ids are per
+/// app, and so are its admin keys); for an account from before that was recorded, the first.
+fn app_of<'a>(
+    apps: &'a [SocialApp],
+    account: &social_account::Model,
+    usable: impl Fn(&SocialApp) -> bool,
+) -> Option<&'a SocialApp> {
+    apps.iter()
+        .filter(|app| app.provider == account.provider && usable(app))
+        .find(|app| account.social_app_id.is_none_or(|id| id == app.id))
 }

@@ -62,6 +62,14 @@ impl AccountError {
     }
 }
 
+/// `result` of a call to `provider`, its failure logged (`log_provider_failure`).
+pub(super) fn logged<T>(provider: &str, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
+    if let Err(e) = &result {
+        log_provider_failure(provider, e);
+    }
+    result
+}
+
 /// Logs a provider's failure where it happened, with the provider's name: the client only
 /// learns the status (502/504), an operator needs the reason.
 pub(super) fn log_provider_failure(provider: &str, e: &ProviderError) {
