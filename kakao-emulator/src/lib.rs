@@ -60,6 +60,28 @@ struct Shared {
 }
 
 /// A panic while holding a lock leaves plain maps behind: still usable.
+/// Binds `listen`: the acceptor, the address bound (its port, when `listen` asked for any) and
+/// the base URL, `public_url` when set (behind a proxy), else the bound address's.
+async fn bind(
+    listen: std::net::SocketAddr,
+    public_url: Option<&Url>,
+) -> anyhow::Result<(TcpAcceptor, std::net::SocketAddr, Url)> {
+    let acceptor = TcpListener::bind(listen)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .context("the listener has no TCP address")?;
+    let base_url = match public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://{bound}")).context("the bound address as a URL")?,
+    };
+    Ok((acceptor, bound, base_url))
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -112,19 +134,7 @@ impl Emulator {
                 .await
                 .context("generating the RSA key")??,
         };
-        let acceptor = TcpListener::bind(config.listen)
-            .into_acceptor()
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let bound = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .context("the listener has no TCP address")?;
-        let base_url = match &config.public_url {
-            Some(url) => url.clone(),
-            None => Url::parse(&format!("http://{bound}")).context("the bound address as a URL")?,
-        };
+        let (acceptor, bound, base_url) = bind(config.listen, config.public_url.as_ref()).await?;
         let http = reqwest::Client::builder()
             // The webhook contract: answer within 3 s; redirects count as failures (kakao-api.md 6.3).
             .timeout(Duration::from_secs(3))

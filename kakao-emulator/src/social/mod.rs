@@ -21,11 +21,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::DecodingKey;
 use p256::pkcs8::EncodePrivateKey;
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get,
-    http::header,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::SensitiveHeader,
-    post,
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server, get, http::header, listener::TcpAcceptor,
+    middleware::SensitiveHeader, post,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -256,19 +253,7 @@ impl SocialEmulator {
             }
         };
         let (google_key, apple_key) = (fresh(google_key).await?, fresh(apple_key).await?);
-        let acceptor = TcpListener::bind(config.listen)
-            .into_acceptor()
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let bound = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .context("the listener has no TCP address")?;
-        let base_url = match &config.public_url {
-            Some(url) => url.clone(),
-            None => Url::parse(&format!("http://{bound}")).context("the bound address as a URL")?,
-        };
+        let (acceptor, bound, base_url) = crate::bind(config.listen, config.public_url.as_ref()).await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
