@@ -182,11 +182,12 @@ async fn an_expired_or_unknown_kakao_token_returns_400(backend: Backend) {
     assert!(app.kakao.expire_token("expired"));
 
     let kakao_calls = || app.kakao.calls("/v2/user/me") + app.kakao.calls("/v1/user/access_token_info");
-    let mut asked_kakao = 0;
-    // The last three cannot even travel in a header: refused without asking Kakao (not a 502).
-    for token in ["expired", "never-issued", "bad\u{1}token", "토큰", "two words"] {
-        if token == "bad\u{1}token" {
-            asked_kakao = kakao_calls();
+    // The first three cannot even travel in a header: refused without asking Kakao (not a 502).
+    // They go first: a refused login drops its other Kakao call, which may still reach the fake
+    // after the answer, so a count taken after the two real tokens would race with it.
+    for token in ["bad\u{1}token", "토큰", "two words", "expired", "never-issued"] {
+        if token == "expired" {
+            assert_eq!(kakao_calls(), 0, "no Kakao call for a token that cannot be a header");
         }
         let response = app.post_kakao_login(&json!({"access_token": token})).await;
         let body = assert_error(response, 400, "invalid_provider_token").await;
@@ -196,7 +197,7 @@ async fn an_expired_or_unknown_kakao_token_returns_400(backend: Backend) {
             "dj-rest-auth's wording"
         );
     }
-    assert_eq!(kakao_calls(), asked_kakao);
+    assert!(kakao_calls() >= 2, "the two real tokens were checked with Kakao");
     assert_eq!(count_rows(&app).await, (0, 0, 0));
 }
 
