@@ -157,7 +157,7 @@ async fn healthcheck(settings: &ServerSettings) -> anyhow::Result<()> {
 async fn record_cli(db: &sea_orm::DatabaseConnection, settings: &AuditSettings, entry: Entry) -> anyhow::Result<()> {
     if settings.enabled {
         let row = crate::audit::row(&crate::audit::Origin::default(), entry.method("cli"));
-        store::audit::insert_many(db, vec![row]).await?;
+        store::audit::insert_many(db, &[row]).await?;
     }
     Ok(())
 }

@@ -2,17 +2,26 @@
 
 use chrono::{DateTime, Utc};
 use entity::audit_event;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
 
-use super::StoreError;
+use super::{StoreError, pow2_chunks};
 
-pub async fn insert_many(db: &impl ConnectionTrait, rows: Vec<audit_event::ActiveModel>) -> Result<(), StoreError> {
+/// In one transaction, cut into a few statement sizes (`pow2_chunks`): a batch of any size
+/// then reuses the statements already prepared.
+pub async fn insert_many(db: &DatabaseConnection, rows: &[audit_event::ActiveModel]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    audit_event::Entity::insert_many(rows)
-        .exec_without_returning(db)
-        .await?;
+    let txn = db.begin().await?;
+    for chunk in pow2_chunks(rows) {
+        audit_event::Entity::insert_many(chunk.iter().cloned())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
     Ok(())
 }
 

@@ -34,30 +34,15 @@ use crate::metrics::Metrics;
 pub use signups::Signup;
 
 use crate::store::{
-    self, StoreError,
+    self, StoreError, pow2_chunks,
     standing::Standing,
     tokens::{NewRefresh, spent_row},
 };
 
 mod signups;
 
-/// Most writes taken at once. Statements are cut into power-of-two sizes (1, 2, 4 … 64): every
-/// distinct statement text is prepared and cached per pooled connection, and one text per batch
-/// size grew the process by ~100 MB under load.
-const MAX_BATCH: usize = 64;
-
-/// `items` cut into runs of 64, 32 … 1: a handful of distinct statement shapes.
-fn pow2_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        if items.is_empty() {
-            return None;
-        }
-        let size = 1 << items.len().min(MAX_BATCH).ilog2();
-        let (chunk, rest) = items.split_at(size);
-        items = rest;
-        Some(chunk)
-    })
-}
+/// Most writes taken at once (as many as one multi-row statement carries).
+const MAX_BATCH: usize = store::MAX_ROWS_PER_STATEMENT;
 
 enum Job {
     /// Spend a token.
@@ -456,19 +441,4 @@ fn is_foreign_key_violation(e: &DbErr) -> bool {
 
 fn writer_gone() -> StoreError {
     StoreError::Unavailable(DbErr::Conn(RuntimeErr::Internal("token writer stopped".into())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_are_cut_into_a_few_power_of_two_sizes() {
-        let sizes = |n: usize| pow2_chunks(&vec![0; n]).map(<[i32]>::len).collect::<Vec<_>>();
-        assert_eq!(sizes(0), Vec::<usize>::new());
-        assert_eq!(sizes(1), [1]);
-        assert_eq!(sizes(7), [4, 2, 1]);
-        assert_eq!(sizes(64), [64]);
-        assert_eq!(sizes(200), [64, 64, 64, 8]);
-    }
 }

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use entity::{social_account, user};
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, sea_query::OnConflict};
 
-use super::pow2_chunks;
 use crate::providers::ProviderUser;
+use crate::store::pow2_chunks;
 use crate::store::{StoreError, social, usernames, users};
 
 /// A verified provider account seen for the first time, whose email (if any) no local user owns.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use entity::user;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 use crate::{
@@ -11,7 +11,10 @@ use crate::{
     kakao::full_user,
 };
 
-on_every_backend!(staff_manage_users_and_every_action_lands_on_the_audit_trail);
+on_every_backend!(
+    staff_manage_users_and_every_action_lands_on_the_audit_trail,
+    a_burst_of_audit_events_lands_whole_in_a_few_statement_sizes
+);
 
 /// A staff user signed in; returns its access token and pk.
 pub async fn staff_session(app: &TestApp) -> (String, i32) {
@@ -339,4 +342,31 @@ async fn audit_events_older_than_the_retention_are_purged() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(remaining, 0, "the two-day-old event is purged");
+}
+
+/// 300 events at once (more than one batch, and no power of two: statements of 64, 32 and 8
+/// rows) all land, through the same writer the server runs, sharing its write turn.
+async fn a_burst_of_audit_events_lands_whole_in_a_few_statement_sizes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let trail = authbridge::audit::Audit::start(app.db.clone(), app.write_turn.clone());
+    let origin = authbridge::audit::Origin::default();
+    for i in 0..300 {
+        trail.record(&origin, authbridge::audit::Entry::new("burst.test").user(i));
+    }
+
+    let burst = entity::audit_event::Column::Event.eq("burst.test");
+    let mut written = 0;
+    for _ in 0..50 {
+        written = entity::audit_event::Entity::find()
+            .filter(burst.clone())
+            .count(&app.db)
+            .await
+            .unwrap();
+        if written == 300 {
+            break;
+        }
+        // Not a cache wait: the writer lingers a moment to gather a batch, then commits it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(written, 300);
 }
