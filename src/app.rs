@@ -159,6 +159,7 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(port = self.port, "listening");
         let db = self.state.db.clone();
+        let audit = self.state.audit.clone();
         let maintenance = tokio::spawn(maintain(self.state.clone()));
         let standings = tokio::spawn(follow_standings(self.state.clone()));
         let checkpoints = tokio::spawn(store::checkpoint::run(db.clone(), self.state.cached.write_turn()));
@@ -175,6 +176,7 @@ impl App {
         if let Some(server) = metrics_server {
             server.abort();
         }
+        audit.finish().await;
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }

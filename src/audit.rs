@@ -4,14 +4,17 @@
 //! event: ids, codes and names of things only.
 
 use std::sync::{
-    Arc,
+    Arc, Mutex,
     atomic::{AtomicU64, Ordering},
 };
 
 use chrono::Utc;
 use entity::audit_event;
 use sea_orm::{DatabaseConnection, Set};
-use tokio::sync::mpsc;
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinHandle,
+};
 
 use crate::store;
 
@@ -115,6 +118,13 @@ const QUEUE: usize = 10_000;
 pub struct Audit {
     queue: Option<mpsc::Sender<audit_event::ActiveModel>>,
     dropped: Arc<AtomicU64>,
+    writer: Option<Arc<Writer>>,
+}
+
+/// What stopping the writer needs: the signal, and its task to wait for.
+struct Writer {
+    stop: Notify,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn cut(value: Option<String>, max: usize) -> Option<String> {
@@ -126,10 +136,18 @@ impl Audit {
     /// `turn`: the database's write turn, shared with its other writers.
     pub fn start(db: DatabaseConnection, turn: store::WriteTurn) -> Self {
         let (queue, rows) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(db, turn, rows));
+        let writer = Arc::new(Writer {
+            stop: Notify::new(),
+            task: Mutex::new(None),
+        });
+        let task = tokio::spawn(write_batches(db, turn, rows, writer.clone()));
+        if let Ok(mut slot) = writer.task.lock() {
+            *slot = Some(task);
+        }
         Self {
             queue: Some(queue),
             dropped: Arc::default(),
+            writer: Some(writer),
         }
     }
 
@@ -138,6 +156,20 @@ impl Audit {
         Self {
             queue: None,
             dropped: Arc::default(),
+            writer: None,
+        }
+    }
+
+    /// Writes every event queued so far, without waiting for the batch to gather, and stops the
+    /// writer: the server calls it once it stopped serving, so a stop loses no event.
+    pub async fn finish(&self) {
+        let Some(writer) = &self.writer else { return };
+        writer.stop.notify_one();
+        let task = writer.task.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::warn!(error = %e, "the audit writer ended badly");
         }
     }
 
@@ -177,16 +209,31 @@ async fn write_batches(
     db: DatabaseConnection,
     turn: store::WriteTurn,
     mut rows: mpsc::Receiver<audit_event::ActiveModel>,
+    writer: Arc<Writer>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    while rows.recv_many(&mut batch, BATCH).await > 0 {
-        if batch.len() < BATCH {
-            tokio::time::sleep(LINGER).await;
-            while batch.len() < BATCH
-                && let Ok(row) = rows.try_recv()
-            {
-                batch.push(row);
+    let mut stopping = false;
+    loop {
+        if !stopping {
+            tokio::select! {
+                taken = rows.recv_many(&mut batch, BATCH) => if taken == 0 { break },
+                () = writer.stop.notified() => stopping = true,
             }
+        }
+        if !stopping && batch.len() < BATCH {
+            tokio::select! {
+                () = tokio::time::sleep(LINGER) => {}
+                () = writer.stop.notified() => stopping = true,
+            }
+        }
+        while batch.len() < BATCH
+            && let Ok(row) = rows.try_recv()
+        {
+            batch.push(row);
+        }
+        if batch.is_empty() {
+            // Stopping, and everything queued is written.
+            break;
         }
         let count = batch.len();
         // SQLite has one writer: queue behind the hot write paths rather than race them.
