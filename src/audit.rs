@@ -110,6 +110,9 @@ const BATCH: usize = 256;
 /// the one writer): a quarter of a returning user's login CPU went to the trail (A/B with
 /// `audit_enabled` off). An event waits at most this long to be written.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long a stop waits for the queued events to be written: a database that is down (each
+/// attempt waits for a connection up to its acquire timeout) must not hold the stop.
+const FINISH_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Events waiting beyond this are dropped (and counted).
 const QUEUE: usize = 10_000;
 
@@ -166,10 +169,14 @@ impl Audit {
         let Some(writer) = &self.writer else { return };
         writer.stop.notify_one();
         let task = writer.task.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(task) = task
-            && let Err(e) = task.await
-        {
-            tracing::warn!(error = %e, "the audit writer ended badly");
+        let Some(mut task) = task else { return };
+        match tokio::time::timeout(FINISH_WITHIN, &mut task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the audit writer ended badly"),
+            Err(_) => {
+                task.abort();
+                tracing::warn!("audit events still queued at the stop were not written");
+            }
         }
     }
 
