@@ -3,7 +3,7 @@
 
 use std::{
     future::Future,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -266,8 +266,6 @@ pub fn route(state: AppState) -> impl Endpoint {
         .header(state.settings.auth.header_name.to_lowercase());
     let settings = &state.settings;
     Front {
-        docs: OnceLock::new(),
-        spec: OnceLock::new(),
         metrics_here: settings.metrics.enabled && settings.metrics.listen.is_none(),
         api: api::spec::service().into_endpoint(),
     }
@@ -318,10 +316,6 @@ fn render_not_found() -> Response {
 /// Swagger UI and the spec beside the OpenAPI service. Matched here rather than by a `Route` with
 /// the service nested at `/`: the nest rebuilt every request's URI and matched its path twice.
 struct Front<A> {
-    /// Built at the first request, not at start: the page embeds Swagger UI's bundle and the
-    /// document (~3 MB that an idle server, which may never be asked for it, would hold).
-    docs: OnceLock<bytes::Bytes>,
-    spec: OnceLock<bytes::Bytes>,
     /// `/metrics` is served on the main listener (metrics on, no `metrics_listen`).
     metrics_here: bool,
     api: A,
@@ -332,12 +326,8 @@ impl<A: Endpoint> Endpoint for Front<A> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         match req.uri().path() {
-            "/docs" => Ok(document(
-                &self.docs,
-                api::spec::swagger_html,
-                "text/html; charset=utf-8",
-            )),
-            "/openapi.json" => Ok(document(&self.spec, api::spec::spec_json, "application/json")),
+            "/docs" => Ok(document(api::spec::swagger_html(), "text/html; charset=utf-8")),
+            "/openapi.json" => Ok(document(api::spec::spec_json(), "application/json")),
             "/metrics" if self.metrics_here => {
                 Ok(req.data::<AppState>().map_or_else(render_not_found, metrics_response))
             }
@@ -346,10 +336,9 @@ impl<A: Endpoint> Endpoint for Front<A> {
     }
 }
 
-/// A document served as it is, made once by `make` (each answer shares its bytes).
-fn document(kept: &OnceLock<bytes::Bytes>, make: fn() -> String, content_type: &'static str) -> Response {
-    let bytes = kept.get_or_init(|| bytes::Bytes::from(make())).clone();
-    Response::builder().content_type(content_type).body(bytes)
+/// A document made once per process, served without copying it.
+fn document(text: &'static str, content_type: &'static str) -> Response {
+    Response::builder().content_type(content_type).body(text)
 }
 
 /// A panic is our bug: logged with an id, answered as any other 500 (JSON, no detail).

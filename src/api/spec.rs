@@ -5,6 +5,8 @@
 //! them; `add_django_slashes` puts them back in the document (Django clients and generated SDKs
 //! then call the same URLs) and the router accepts both forms.
 
+use std::sync::LazyLock;
+
 use poem_openapi::OpenApiService;
 use serde_json::Value;
 
@@ -35,17 +37,25 @@ pub fn service() -> ApiService {
     )
 }
 
-/// The document as served, with Django's trailing slashes.
-pub fn spec_json() -> String {
-    let mut spec: Value = serde_json::from_str(&service().spec()).expect("poem-openapi emits valid JSON");
-    add_django_slashes(&mut spec);
-    serde_json::to_string_pretty(&spec).expect("a Value serializes")
+/// The document as served, with Django's trailing slashes. Made once per process, at its first
+/// use (`/openapi.json`, `/docs`, the routes' templates), not at start.
+pub fn spec_json() -> &'static str {
+    static SPEC: LazyLock<String> = LazyLock::new(|| {
+        let mut spec: Value = serde_json::from_str(&service().spec()).expect("poem-openapi emits valid JSON");
+        add_django_slashes(&mut spec);
+        serde_json::to_string_pretty(&spec).expect("a Value serializes")
+    });
+    &SPEC
 }
 
-/// Swagger UI with the document above embedded.
-pub fn swagger_html() -> String {
-    let service = service();
-    service.swagger_ui_html().replacen(&service.spec(), &spec_json(), 1)
+/// Swagger UI with the document above embedded (~3 MB with the UI's bundle), made once at its
+/// first request.
+pub fn swagger_html() -> &'static str {
+    static PAGE: LazyLock<String> = LazyLock::new(|| {
+        let service = service();
+        service.swagger_ui_html().replacen(&service.spec(), spec_json(), 1)
+    });
+    &PAGE
 }
 
 fn add_django_slashes(spec: &mut Value) {
@@ -64,8 +74,8 @@ fn add_django_slashes(spec: &mut Value) {
 }
 
 /// Path templates as the served document shows them (Django's slash included), by operation id.
-static ROUTES: std::sync::LazyLock<std::collections::HashMap<String, String>> = std::sync::LazyLock::new(|| {
-    let spec: Value = serde_json::from_str(&spec_json()).unwrap_or_default();
+static ROUTES: LazyLock<std::collections::HashMap<String, String>> = LazyLock::new(|| {
+    let spec: Value = serde_json::from_str(spec_json()).unwrap_or_default();
     let mut routes = std::collections::HashMap::new();
     for (path, item) in spec["paths"].as_object().into_iter().flatten() {
         for operation in item.as_object().into_iter().flat_map(|ops| ops.values()) {
